@@ -1,0 +1,74 @@
+"""The Mixture of Latent Experts decoder, and conversion of a trained MoE into one.
+
+In an MoE layer every expert i owns full gate and up matrices [f, d]. MoLE
+(after Liu et al. 2025, "Mixture of Latent Experts") factors them through one
+latent basis B [r, d] shared by all experts of the layer: W_i = A_i B, with a
+per-expert A_i [2f, r] holding the expert's gate and up rows. Each token is
+projected into the latent space once (z = B x), and experts then work in r
+dimensions; the down projections [d, f] stay per expert. Routing, sorting and
+the expert matmul are the MoE ones (`moe.py`).
+
+Parameter count of one MoLE feed-forward (d = d_model, f = expert width,
+E = experts, k = top_k, r = rank, plus 3 d f when there is a shared expert):
+
+    total  = d E  +  r d  +  E (2 f r + f d)
+    active = d E  +  r d  +  k (2 f r + f d)
+
+against d E + 3 E d f for the MoE it replaces; `runtime.shape.size` uses this.
+
+`moe_to_mole` stacks a layer's expert gate/up matrices into one [E 2f, d] matrix
+and keeps its top-r singular directions (truncated SVD, best rank-r
+approximation in Frobenius norm by Eckart-Young); the conversion is exact when
+r is at least that matrix's rank (always so for r = d).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from runtime.models.common import ModelConfig, Transformer
+from runtime.models.moe import MoEFeedForward, MoETransformer, Routing
+
+
+class MoLEFeedForward(MoEFeedForward):
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        s = config.shape
+        del self.gate_up
+        self.basis = nn.Parameter(torch.empty(s.rank, s.d_model))
+        self.latent_gate_up = nn.Parameter(torch.empty(s.experts, 2 * s.ffn_hidden, s.rank))
+
+    def experts_input(self, x: torch.Tensor, routing: Routing) -> tuple[torch.Tensor, torch.Tensor]:
+        # Project every token once, before it is copied k times for its experts.
+        return (x @ self.basis.T)[routing.token_of], self.latent_gate_up
+
+
+class MoLETransformer(Transformer):
+    def make_ffn(self, config: ModelConfig) -> nn.Module:
+        return MoLEFeedForward(config)
+
+
+def latent_factors(gate_up: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Expert matrices [E, 2f, d] -> (A [E, 2f, rank], B [rank, d]) minimising ||W - A B||_F."""
+    E, rows, d = gate_up.shape
+    U, S, Vh = torch.linalg.svd(gate_up.reshape(E * rows, d).double(), full_matrices=False)
+    A = (U[:, :rank] * S[:rank]).reshape(E, rows, rank)
+    return A.to(gate_up.dtype), Vh[:rank].to(gate_up.dtype)
+
+
+@torch.no_grad()
+def moe_to_mole(moe: MoETransformer, rank: int) -> MoLETransformer:
+    """A MoLE model whose experts are the rank-`rank` factorisation of `moe`'s; all other
+    weights (attention, norms, routers, down projections, shared experts) are copied."""
+    config = replace(moe.config, shape=replace(moe.config.shape, kind="mole", rank=rank))
+    mole = config.build()
+    state = {k: v for k, v in moe.state_dict().items() if not k.endswith(".ffn.gate_up")}
+    for i, block in enumerate(moe.blocks):
+        A, B = latent_factors(block.ffn.gate_up, rank)
+        state[f"blocks.{i}.ffn.basis"] = B
+        state[f"blocks.{i}.ffn.latent_gate_up"] = A
+    mole.load_state_dict(state, strict=True)
+    return mole
