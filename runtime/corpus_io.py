@@ -1,0 +1,190 @@
+"""Streaming documents out of a source's files (.txt / .jsonl, gzipped or not).
+
+Text files: documents are separated by one or more blank (whitespace-only) lines.
+JSONL files: one JSON object per line; the document is its string field `field`; blank
+lines and empty strings are skipped (and counted).
+
+Policy for bytes that are not UTF-8: the job stops with an error naming the file and the
+byte offset (in the decompressed stream), because silently dropping text changes the data
+a mixture is measured on. Gzip is recognised by its magic bytes, not the file name.
+
+Memory stays bounded: lines are read at most `MAX_LINE_BYTES` at a time and a text
+document longer than `MAX_DOC_BYTES` is cut at a line boundary into several documents.
+(A JSONL line is necessarily parsed whole.) This module must not tokenize or write anything.
+"""
+
+from __future__ import annotations
+
+import codecs
+import glob
+import gzip
+import json
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from runtime.errors import JobError
+from runtime.jobfile import SourceSpec
+
+MAX_LINE_BYTES = 1 << 20
+MAX_DOC_BYTES = 1 << 20
+
+
+@dataclass
+class ReadStats:
+    """What reading a source saw; filled in while documents stream past."""
+
+    files: int = 0
+    bytes: int = 0  # decompressed bytes read
+    documents: int = 0
+    skipped_empty: int = 0
+
+
+def expand_files(spec: SourceSpec) -> list[Path]:
+    """The source's files, pattern by pattern, each pattern's matches sorted; no duplicates.
+
+    A pattern that matches nothing is an error: a typo must not silently shrink a source.
+    """
+    seen: dict[Path, None] = {}
+    for pattern in spec.files:
+        matches = sorted(p for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+        if not matches:
+            raise JobError(f"source '{spec.name}': pattern {pattern!r} matches no files")
+        seen.update((Path(m), None) for m in matches)
+    return list(seen)
+
+
+def iter_documents(spec: SourceSpec, stats: ReadStats | None = None) -> Iterator[str]:
+    """Every document of the source, file after file, in a stable order."""
+    stats = stats if stats is not None else ReadStats()
+    for path in expand_files(spec):
+        stats.files += 1
+        if spec.format == "text":
+            yield from _text_documents(path, stats)
+        else:
+            assert spec.field is not None  # SourceSpec guarantees it for jsonl
+            yield from _jsonl_documents(path, spec.field, stats)
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        raw = open(path, "rb")
+    except OSError as exc:
+        raise JobError(f"{path}: cannot open: {exc.strerror}") from None
+    if raw.read(2) == b"\x1f\x8b":
+        raw.seek(0)
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    raw.seek(0)
+    return raw
+
+
+def _lines(path: Path, stats: ReadStats) -> Iterator[tuple[int, bytes]]:
+    """(offset of the line in the decompressed stream, line bytes), at most MAX_LINE_BYTES each."""
+    offset = 0
+    with _open(path) as f:
+        while True:
+            try:
+                line = f.readline(MAX_LINE_BYTES)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise JobError(f"{path}: unreadable after byte {offset} (decompressed): {exc}") from None
+            if not line:
+                return
+            yield offset, line
+            offset += len(line)
+            stats.bytes += len(line)
+
+
+def _utf8_error(path: Path, offset: int, exc: UnicodeDecodeError) -> JobError:
+    bad = exc.object[exc.start : exc.start + 4]
+    return JobError(f"{path}: not UTF-8 at byte {offset} (decompressed stream): bytes {bad!r}; "
+                    "convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)")
+
+
+def _text_documents(path: Path, stats: ReadStats) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    parts: list[str] = []
+    size = end = 0
+    at_line_start = True  # False while a line longer than MAX_LINE_BYTES arrives in pieces
+    for offset, line in _lines(path, stats):
+        pending = len(decoder.getstate()[0])  # bytes of a character cut by the line cap
+        try:
+            text = decoder.decode(line)
+        except UnicodeDecodeError as exc:
+            raise _utf8_error(path, offset - pending + exc.start, exc) from None
+        end = offset + len(line)
+        whole_line, at_line_start = at_line_start, line.endswith(b"\n")
+        if whole_line and at_line_start and not text.strip():  # a blank line ends a document
+            if parts:
+                stats.documents += 1
+                yield _join(parts)
+                parts, size = [], 0
+            continue
+        parts.append(text)
+        size += len(line)
+        if size >= MAX_DOC_BYTES and at_line_start:
+            stats.documents += 1
+            yield _join(parts)
+            parts, size = [], 0
+    try:
+        parts.append(decoder.decode(b"", final=True))
+    except UnicodeDecodeError as exc:
+        raise _utf8_error(path, end - len(exc.object) + exc.start, exc) from None
+    if "".join(parts).strip():
+        stats.documents += 1
+        yield _join(parts)
+
+
+def _join(parts: list[str]) -> str:
+    return "".join(parts).removesuffix("\n").removesuffix("\r")
+
+
+def _jsonl_documents(path: Path, field: str, stats: ReadStats) -> Iterator[str]:
+    buffer: list[bytes] = []  # a line longer than MAX_LINE_BYTES arrives in pieces
+    line_no = 0
+    start = 0
+    for offset, piece in _lines(path, stats):
+        if not buffer:
+            start = offset
+        buffer.append(piece)
+        if not piece.endswith(b"\n"):
+            continue
+        line_no += 1
+        raw, buffer = b"".join(buffer), []
+        doc = _jsonl_document(path, line_no, start, raw, field)
+        if doc is None:
+            continue
+        if not doc:
+            stats.skipped_empty += 1
+            continue
+        stats.documents += 1
+        yield doc
+    if buffer:
+        doc = _jsonl_document(path, line_no + 1, start, b"".join(buffer), field)
+        if doc:
+            stats.documents += 1
+            yield doc
+        elif doc == "":
+            stats.skipped_empty += 1
+
+
+def _jsonl_document(path: Path, line_no: int, offset: int, raw: bytes, field: str) -> str | None:
+    """The document on one JSONL line; None for a blank line."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _utf8_error(path, offset + exc.start, exc) from None
+    if not text.strip():
+        return None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JobError(f"{path}:{line_no}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    if not isinstance(record, dict):
+        raise JobError(f"{path}:{line_no}: expected a JSON object, got {type(record).__name__}")
+    if field not in record:
+        raise JobError(f"{path}:{line_no}: no field {field!r} (fields: {', '.join(list(record)[:8])})")
+    doc = record[field]
+    if not isinstance(doc, str):
+        raise JobError(f"{path}:{line_no}: field {field!r} must be a string, got {type(doc).__name__}")
+    return doc

@@ -1,0 +1,87 @@
+"""Job kind `tokenize`: one source's files -> its group in a zarr token store.
+
+Documents stream from the files (runtime.corpus_io), are tokenized in batches (the
+`tokenizers` library spreads a batch over the cores), get an end-of-text id appended, and
+go to `train` or `valid` by a keyed hash of the document's text: a document keeps its split
+when files are added or reordered, and copies of a document land on the same side.
+Memory is bounded by the batch size and one store chunk per split, whatever the input size.
+This module must not train tokenizers or sample batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+from runtime.tokenizer import encode_batch, load as load_tokenizer
+from runtime.corpus_io import ReadStats, expand_files, iter_documents
+from runtime.errors import JobError
+from runtime.jobfile import FieldError, SourceSpec
+from runtime.store import SourceWriter
+
+BATCH_BYTES = 4 << 20  # text per encode_batch call: large enough to keep both cores busy
+
+
+@dataclass(frozen=True)
+class TokenizeJob:
+    """Job kind `tokenize`: write `<store>/<source.name>`."""
+
+    source: SourceSpec
+    tokenizer: str  # a folder written by a `tokenizer` job
+    store: str  # the store root
+    holdout: float  # fraction of documents (by hash) that go to `valid`, in [0, 1)
+    seed: int  # keys the split hash
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.holdout < 1.0:
+            raise FieldError("holdout", f"must be in [0, 1), got {self.holdout}")
+
+
+def in_valid(doc: str, holdout: float, seed: int) -> bool:
+    """Whether a document is held out: its keyed 64-bit hash, as a fraction, is below `holdout`."""
+    key = seed.to_bytes(16, "little", signed=True)
+    digest = hashlib.blake2b(doc.encode("utf-8"), key=key, digest_size=8, person=b"mixc-split").digest()
+    return int.from_bytes(digest, "little") < holdout * 2.0**64
+
+
+def run(job: TokenizeJob) -> None:
+    """Tokenize the source and write its store group atomically; errors name file and place."""
+    tok = load_tokenizer(job.tokenizer)
+    files = expand_files(job.source)
+    stats = ReadStats()
+    record = {
+        "tokenizer": {"path": str(Path(job.tokenizer).resolve()), "vocab_size": tok.vocab_size,
+                      "eos_id": tok.eos_id, "sha256": tok.sha256},
+        "holdout": job.holdout,
+        "seed": job.seed,
+        "format": job.source.format,
+        "field": job.source.field,
+        "files": [str(f) for f in files],
+    }
+    with SourceWriter(job.store, job.source.name, tok.dtype, record) as writer:
+        for docs in _batches(iter_documents(job.source, stats)):
+            for doc, ids in zip(docs, encode_batch(tok, docs)):
+                writer.add("valid" if in_valid(doc, job.holdout, job.seed) else "train", ids)
+        if stats.documents == 0:
+            raise JobError(f"source '{job.source.name}': no documents in {len(files)} file(s) "
+                           f"({', '.join(job.source.files)})")
+        writer.record["read"] = asdict(stats)
+    if stats.skipped_empty:
+        print(f"source '{job.source.name}': skipped {stats.skipped_empty} empty document(s)")
+    print(f"source '{job.source.name}': {stats.documents} documents, {stats.bytes} bytes from "
+          f"{stats.files} file(s) -> {job.store}/{job.source.name}")
+
+
+def _batches(docs: Iterator[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    size = 0
+    for doc in docs:
+        batch.append(doc)
+        size += len(doc)
+        if size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch

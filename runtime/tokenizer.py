@@ -1,0 +1,227 @@
+"""Tokenizers: build one (`byte`, `bpe(vocab)`, `hf(path)`) into a folder, and load it back.
+
+The folder holds `tokenizer.json` (Hugging Face `tokenizers`), a `tokenizer_config.json`
+that makes `transformers.AutoTokenizer.from_pretrained(folder)` load it, and
+`mixc_tokenizer.json` (vocab size, end-of-text id, the store's token dtype, the sha256 of
+tokenizer.json), written last: it is the folder's completion marker.
+
+`bpe` is byte-level BPE (the GPT-2 pre-tokenizer), trained on a seeded sample of the
+sources: from each source, the documents with the smallest keyed hash, up to an equal
+share of `sample_bytes`. The sample depends only on the seed and the documents, not on
+file order, and its size bounds the memory. It is drawn from all documents, holdout
+included (as is usual for tokenizers; the holdout measures the model, not the tokenizer).
+
+This module must not import torch or transformers: a worker tokenizes with `tokenizers`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Literal
+
+import numpy as np
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from runtime.atomic import atomic_directory
+from runtime.corpus_io import iter_documents
+from runtime.errors import JobError
+from runtime.jobfile import FieldError, SourceSpec
+
+EOS = "<|endoftext|>"
+META = "mixc_tokenizer.json"
+# End-of-text tokens of common published tokenizers, tried in order for `hf` when the
+# folder's tokenizer_config.json does not name one.
+EOS_CANDIDATES = (EOS, "</s>", "<|end_of_text|>", "<eos>", "<|im_end|>", "[SEP]")
+
+
+@dataclass(frozen=True)
+class TokenizerJob:
+    """Job kind `tokenizer`: build a tokenizer folder at `output`."""
+
+    type: Literal["byte", "bpe", "hf"]
+    vocab: int | None  # bpe: target vocabulary size (>= 257); otherwise null
+    path: str | None  # hf: a tokenizer.json, or a folder holding one; otherwise null
+    sources: tuple[SourceSpec, ...]  # bpe: sources to sample the training text from
+    sample_bytes: int  # bpe: at most this many bytes of training text, shared equally
+    seed: int  # bpe: seeds the sample
+    output: str  # the tokenizer folder to write
+
+    def __post_init__(self) -> None:
+        if self.type == "bpe":
+            if self.vocab is None or not 257 <= self.vocab <= 1 << 20:
+                raise FieldError("vocab", "bpe needs a vocab between 257 and 1048576")
+            if not self.sources:
+                raise FieldError("sources", "bpe needs at least one source to train on")
+            if self.sample_bytes < 1024:
+                raise FieldError("sample_bytes", "must be at least 1024")
+        elif self.vocab is not None:
+            raise FieldError("vocab", f"must be null for a {self.type} tokenizer")
+        if (self.type == "hf") != (self.path is not None):
+            raise FieldError("path", "hf needs a path; byte and bpe need null")
+
+
+@dataclass(frozen=True)
+class LoadedTokenizer:
+    """A tokenizer folder, loaded: what the tokenize job and the store need to know."""
+
+    tokenizer: Tokenizer
+    vocab_size: int
+    eos_id: int
+    dtype: str  # "uint16" or "uint32": the store's token type
+    sha256: str
+
+
+def token_dtype(vocab_size: int) -> str:
+    """The smallest unsigned type holding every id."""
+    return "uint16" if vocab_size <= 1 << 16 else "uint32"
+
+
+def run(job: TokenizerJob) -> None:
+    """Build the tokenizer the job describes and write its folder atomically."""
+    if job.type == "byte":
+        tok, eos = byte_tokenizer(), EOS
+    elif job.type == "bpe":
+        assert job.vocab is not None
+        tok, eos = train_bpe(job.sources, job.vocab, job.sample_bytes, job.seed), EOS
+    else:
+        assert job.path is not None
+        tok, eos = _load_hf(Path(job.path))
+    save(tok, eos, job.type, Path(job.output))
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible map from bytes to printable characters (Radford et al., 2019,
+    `encoder.py`), which byte-level tokenizers in `tokenizers` use for their vocabulary."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = iter(range(256, 512))
+    return {b: chr(b) if b in keep else chr(next(extra)) for b in range(256)}
+
+
+def byte_tokenizer() -> Tokenizer:
+    """Id b is byte b (0..255); id 256 is the end-of-text token."""
+    vocab = {ch: b for b, ch in _bytes_to_unicode().items()}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([EOS])
+    return tok
+
+
+def train_bpe(sources: tuple[SourceSpec, ...], vocab: int, sample_bytes: int, seed: int) -> Tokenizer:
+    """Byte-level BPE with `vocab` ids (the end-of-text token included)."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab,
+        special_tokens=[EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    share = max(1, sample_bytes // len(sources))
+    texts = [doc for spec in sources for doc in sample_documents(spec, share, seed)]
+    if not texts:
+        raise JobError("bpe: the sources hold no documents to train on")
+    tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    return tok
+
+
+def sample_documents(spec: SourceSpec, budget: int, seed: int) -> list[str]:
+    """The documents of smallest keyed hash whose sizes add up to at most `budget` bytes.
+
+    Streaming with a bounded heap: a document above the largest evicted key can never
+    enter, so the result is the same whatever the order of files and documents.
+    """
+    key = seed.to_bytes(16, "little", signed=True)
+    heap: list[tuple[int, str]] = []  # max-heap by key: (-key, doc)
+    total = 0
+    cutoff = 1 << 64
+    for doc in iter_documents(spec):
+        data = doc.encode("utf-8")
+        size = len(data)
+        rank = int.from_bytes(hashlib.blake2b(data, key=key, digest_size=8).digest(), "little")
+        if rank >= cutoff or size > budget:
+            continue
+        heapq.heappush(heap, (-rank, doc))
+        total += size
+        while total > budget:
+            neg, evicted = heapq.heappop(heap)
+            cutoff = min(cutoff, -neg)
+            total -= len(evicted.encode("utf-8"))
+    return [doc for _, doc in sorted(heap, reverse=True)]
+
+
+def _load_hf(path: Path) -> tuple[Tokenizer, str]:
+    file = path / "tokenizer.json" if path.is_dir() else path
+    try:
+        tok = Tokenizer.from_file(str(file))
+    except Exception as exc:  # tokenizers raises plain Exception for unreadable files
+        raise JobError(f"{file}: not a loadable tokenizer.json: {exc}") from None
+    eos = _configured_eos(file.parent / "tokenizer_config.json")
+    vocab = tok.get_vocab(with_added_tokens=True)
+    if eos is None:
+        eos = next((c for c in EOS_CANDIDATES if c in vocab), None)
+    if eos is None or eos not in vocab:
+        raise JobError(f"{file}: no end-of-text token found (tried {', '.join(EOS_CANDIDATES)}); "
+                       "add one or name it as eos_token in a tokenizer_config.json beside it")
+    return tok, eos
+
+
+def _configured_eos(config: Path) -> str | None:
+    try:
+        eos = json.loads(config.read_text(encoding="utf-8")).get("eos_token")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return eos.get("content") if isinstance(eos, dict) else eos if isinstance(eos, str) else None
+
+
+def save(tok: Tokenizer, eos: str, kind: str, output: Path) -> None:
+    """Write the tokenizer folder (see the module docstring) atomically."""
+    eos_id = tok.token_to_id(eos)
+    vocab_size = tok.get_vocab_size(with_added_tokens=True)
+    with atomic_directory(output) as tmp:
+        tok.save(str(tmp / "tokenizer.json"))
+        config = {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": eos,
+                  "model_max_length": 1 << 30, "clean_up_tokenization_spaces": False}
+        (tmp / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        (tmp / "special_tokens_map.json").write_text(json.dumps({"eos_token": eos}, indent=2) + "\n")
+        meta = {"schema": 1, "type": kind, "vocab_size": vocab_size, "eos_token": eos, "eos_id": eos_id,
+                "dtype": token_dtype(vocab_size), "sha256": _sha256(tmp / "tokenizer.json")}
+        (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def load(folder: str | Path) -> LoadedTokenizer:
+    """Load a folder written by `save`; a missing marker or changed tokenizer.json is an error."""
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    except FileNotFoundError as exc:
+        raise JobError(f"{folder}: not a complete tokenizer folder ({Path(exc.filename).name} missing); "
+                       "rerun its tokenizer job") from None
+    except Exception as exc:
+        raise JobError(f"{folder}: unreadable tokenizer folder: {exc}") from None
+    sha = _sha256(folder / "tokenizer.json")
+    if sha != meta.get("sha256"):
+        raise JobError(f"{folder / 'tokenizer.json'}: changed since it was built (sha256 differs); "
+                       "rerun its tokenizer job")
+    return LoadedTokenizer(tok, int(meta["vocab_size"]), int(meta["eos_id"]), str(meta["dtype"]), sha)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def encode_batch(tok: LoadedTokenizer, docs: list[str]) -> Iterator[np.ndarray]:
+    """Each document's ids followed by the end-of-text id, in the store's dtype."""
+    dtype = np.dtype(tok.dtype)
+    for enc in tok.tokenizer.encode_batch_fast(docs, add_special_tokens=False):
+        ids = np.empty(len(enc.ids) + 1, dtype=dtype)
+        ids[:-1] = enc.ids
+        ids[-1] = tok.eos_id
+        yield ids
+
