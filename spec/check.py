@@ -1,0 +1,613 @@
+"""Static checks of a loaded spec, producing a typed `Experiment` or diagnostics.
+
+Everything here runs without data and without heavy imports: names, duplicates, types,
+units, ranges, model shape rules and references. All problems of a file are reported in
+one pass. Checks that need the compiler (constraint feasibility, the budget) plug in
+through `hooks`: callables run on the finished Experiment, returning more diagnostics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+from spec import ast
+from spec.diagnostics import Diagnostic, Note
+from spec.experiment import (DESIGNS, DEVICES, LAWS, PRIORS, SCHEDULES, SEARCH_METHODS, BaselineSpec,
+                             BudgetSpec, ConstraintSpec, DataSpec, Experiment, ModelSpec, ObjectiveSpec,
+                             ObjectiveTerm, RecipeSpec, SearchSpec, TokenizerSpec)
+from spec.fields import Field, did_you_mean, describe, number_of, read_fields, read_value
+from spec.load import Loaded
+
+Hook = Callable[[Experiment], Iterable[Diagnostic]]
+
+POSITIVE = dict(min=0, open_min=True)
+
+SETTINGS = {
+    "seed": Field("int", 0, min=0, max=2**32 - 1, doc="random seed of the whole experiment"),
+    "holdout": Field("fraction", 0.01, min=0, max=0.5, open_min=True, open_max=True,
+                     doc="share of each source's documents kept for evaluation"),
+}
+
+_SHAPE = {
+    "layers": Field("int", **POSITIVE, max=1024),
+    "d_model": Field("int", **POSITIVE, max=2**20),
+    "heads": Field("int", **POSITIVE, max=4096),
+    "kv_heads": Field("int", None, **POSITIVE, doc="defaults to heads"),
+    "d_ff": Field("int", None, **POSITIVE, doc="defaults to 8/3 d_model rounded up to a multiple of 64"),
+    "seq_len": Field("int", min=8, max=2**20),
+    "tie_embeddings": Field("bool", True),
+    "rope_theta": Field("float", 10000.0, **POSITIVE),
+}
+_EXPERTS = {
+    "experts": Field("int", min=1, max=4096),
+    "top_k": Field("int", 2, min=1),
+    "shared_expert": Field("bool", False),
+    "aux_loss": Field("float", 0.01, min=0),
+    "z_loss": Field("float", 0.001, min=0),
+}
+MODELS = {
+    "dense": _SHAPE,
+    "moe": {**_SHAPE, **_EXPERTS},
+    "mole": {**_SHAPE, **_EXPERTS, "rank": Field("int", None, **POSITIVE, doc="latent rank; defaults to d_model / 2")},
+}
+
+RECIPE = {
+    "model": Field("ref", doc="the model to train"),
+    "tokens": Field("int", **POSITIVE, doc="training tokens, e.g. 300k"),
+    "batch": Field("int", 16, **POSITIVE),
+    "lr": Field("float", 3e-3, **POSITIVE, max=1),
+    "schedule": Field("choice", "cosine", choices=SCHEDULES),
+    "warmup": Field("fraction", 0.05, min=0, max=1, open_max=True),
+    "min_lr": Field("fraction", 0.1, min=0, max=1),
+    "weight_decay": Field("float", 0.1, min=0),
+    "clip": Field("float", 1.0, min=0),
+    "accumulate": Field("int", 1, min=1),
+    "eval_tokens": Field("int", 65536, **POSITIVE),
+}
+
+SEARCH = {
+    "runs": Field("int", min=1, max=100000, doc="number of proxy runs"),
+    "train": Field("ref", doc="the recipe of the proxy runs"),
+    "law": Field("choice", "auto", choices=LAWS),
+    "prior": Field("choice", "natural", choices=PRIORS),
+    "design": Field("choice", "dirichlet", choices=DESIGNS),
+}
+
+BUDGET = {
+    "device": Field("choice", "cpu", choices=DEVICES),
+    "hours": Field("float", **POSITIVE),
+    "gpus": Field("int", 1, min=1),
+    "mfu": Field("fraction", None, min=0, max=1, open_min=True),
+}
+
+TOKENIZERS = {"byte": {}, "bpe": {"vocab": Field("int", min=260, max=2**31)}, "hf": {}}
+DATA = {"text": {}, "jsonl": {"field": Field("string", "text")}}
+
+
+def default_d_ff(d_model: int) -> int:
+    return -(-8 * d_model // 3 // 64) * 64 if d_model >= 24 else 4 * d_model
+
+
+@dataclass
+class _Scope:
+    """Definitions visible to the experiment, by kind and name, in the order written."""
+
+    sources: dict[str, ast.Definition]
+    evals: dict[str, ast.Definition]
+    models: dict[str, ast.Definition]
+    recipes: dict[str, ast.Recipe]
+
+
+class _Checker:
+    def __init__(self, loaded: Loaded) -> None:
+        self.loaded = loaded
+        self.diags: list[Diagnostic] = []
+
+    def error(self, code: str, message: str, span: ast.Span, help: str | None = None,
+              notes: Sequence[Note] = ()) -> None:
+        self.diags.append(Diagnostic(code, message, span, help, tuple(notes)))
+
+    # ---- scope -----------------------------------------------------------------------
+
+    def scope(self, experiment: ast.Experiment) -> _Scope:
+        scope = _Scope({}, {}, {}, {})
+        items: list = []
+        for module in (*self.loaded.imported, self.loaded.root):
+            items.extend(i for i in module.items if isinstance(i, (ast.Definition, ast.Recipe)))
+        items.extend(s for s in experiment.body if isinstance(s, (ast.Definition, ast.Recipe)))
+        for item in items:
+            table = scope.recipes if isinstance(item, ast.Recipe) else getattr(scope, {"source": "sources", "eval": "evals", "model": "models"}[item.kind])
+            kind = "train recipe" if isinstance(item, ast.Recipe) else item.kind
+            name = item.name.id
+            clash = next((t[name] for t in (scope.sources, scope.evals) if name in t), None) if kind in ("source", "eval") else table.get(name)
+            if clash is not None:
+                self.error("E020", f"{kind} `{name}` is defined twice", item.name.span,
+                           notes=[Note("first defined here", clash.name.span)], help="rename one of them")
+                continue
+            table[name] = item
+        return scope
+
+    # ---- leaves ----------------------------------------------------------------------
+
+    def call_fields(self, call: ast.Call, table: dict, what: str) -> dict | None:
+        for arg in call.args:
+            self.error("E022", f"{what} takes keyword arguments only", arg.span,
+                       help=f"name it: `{next(iter(table), 'key')}: ...`" if table else f"write `{call.func.id}()`")
+        read = read_fields([(k.name, k.value) for k in call.kwargs], table, what, call.span, self.diags)
+        return None if read is None or call.args else read.values
+
+    def constructor(self, expr: ast.Expr, options: dict, what: str) -> ast.Call | None:
+        """`expr` as a call of one of `options` (a bare name counts as a call without arguments)."""
+        if isinstance(expr, ast.Name):
+            expr = ast.Call(expr, (), (), expr.span)
+        if not isinstance(expr, ast.Call):
+            self.error("E024", f"{what} must be one of {', '.join(f'{o}(...)' for o in options)}, got {describe(expr)}", expr.span)
+            return None
+        if expr.func.id not in options:
+            hint = did_you_mean(expr.func.id, options) or f"one of: {', '.join(options)}"
+            self.error("E028", f"unknown {what} `{expr.func.id}`", expr.func.span, help=hint)
+            return None
+        return expr
+
+    def tokenizer(self, setting: ast.Setting | None) -> TokenizerSpec | None:
+        if setting is None:
+            return TokenizerSpec("byte", None, None, ast.Span("", 0, 0, 0, 0))
+        call = self.constructor(setting.value, TOKENIZERS, "tokenizer")
+        if call is None:
+            return None
+        kind = call.func.id
+        if kind == "hf":
+            if len(call.args) != 1 or not isinstance(call.args[0], ast.String) or call.kwargs:
+                self.error("E024", "hf(...) takes one string: the path of a tokenizer.json", call.span,
+                           help='hf("tokenizers/my/tokenizer.json")')
+                return None
+            return TokenizerSpec("hf", None, call.args[0].value, setting.span)
+        values = self.call_fields(call, TOKENIZERS[kind], f"tokenizer {kind}")
+        if values is None:
+            return None
+        return TokenizerSpec(kind, values.get("vocab"), None, setting.span)
+
+    def data(self, d: ast.Definition) -> DataSpec | None:
+        call = self.constructor(d.value, DATA, f"{d.kind} format")
+        if call is None:
+            return None
+        patterns: list[str] = []
+        for arg in call.args:
+            items = arg.items if isinstance(arg, ast.List) else (arg,)
+            for item in items:
+                if not isinstance(item, ast.String) or not item.value.strip():
+                    self.error("E024", f"{call.func.id}(...) takes file globs as strings", item.span,
+                               help=f'{call.func.id}("data/{d.name.id}/*.txt.gz")')
+                    return None
+                patterns.append(item.value)
+        if not patterns:
+            self.error("E023", f"{call.func.id}(...) needs at least one file glob", call.span,
+                       help=f'{call.func.id}("data/{d.name.id}/*.txt.gz")')
+            return None
+        read = read_fields([(k.name, k.value) for k in call.kwargs], DATA[call.func.id], f"{call.func.id}(...)", call.span, self.diags)
+        if read is None:
+            return None
+        return DataSpec(d.name.id, call.func.id, tuple(patterns), read.values.get("field"), d.span)
+
+    def model(self, d: ast.Definition) -> ModelSpec | None:
+        call = self.constructor(d.value, MODELS, "model kind")
+        if call is None:
+            return None
+        kind = call.func.id
+        read = read_fields([(k.name, k.value) for k in call.kwargs], MODELS[kind], f"{kind}(...)", call.span, self.diags)
+        for arg in call.args:
+            self.error("E022", f"{kind}(...) takes keyword arguments only", arg.span, help="name it, e.g. `layers: 2`")
+        if read is None or call.args:
+            return None
+        v, at = read.values, (lambda key: read.spans.get(key, call.span))
+        v["kv_heads"] = v["kv_heads"] or v["heads"]
+        v["d_ff"] = v["d_ff"] or default_d_ff(v["d_model"])
+        ok = True
+
+        def rule(cond: bool, key: str, message: str, help: str) -> None:
+            nonlocal ok
+            if not cond:
+                self.error("E027", message, at(key), help=help)
+                ok = False
+
+        rule(v["d_model"] % v["heads"] == 0, "heads", f"d_model {v['d_model']} is not divisible by heads {v['heads']}",
+             "choose heads that divide d_model")
+        if ok:
+            rule((v["d_model"] // v["heads"]) % 2 == 0, "heads", f"head size d_model/heads = {v['d_model'] // v['heads']} is odd",
+                 "rotary embeddings need an even head size")
+        rule(v["heads"] % v["kv_heads"] == 0, "kv_heads", f"heads {v['heads']} is not divisible by kv_heads {v['kv_heads']}",
+             "choose kv_heads that divide heads")
+        if kind != "dense":
+            rule(v["top_k"] <= v["experts"], "top_k", f"top_k {v['top_k']} is more than experts {v['experts']}",
+                 "a token cannot be routed to more experts than there are")
+        if kind == "mole":
+            v["rank"] = v["rank"] or max(1, v["d_model"] // 2)
+            rule(v["rank"] <= v["d_model"], "rank", f"latent rank {v['rank']} is more than d_model {v['d_model']}",
+                 "the latent basis has at most d_model directions")
+        if not ok:
+            return None
+        return ModelSpec(
+            name=d.name.id, kind=kind, layers=v["layers"], d_model=v["d_model"], heads=v["heads"],
+            kv_heads=v["kv_heads"], d_ff=v["d_ff"], seq_len=v["seq_len"], tie_embeddings=v["tie_embeddings"],
+            rope_theta=v["rope_theta"], experts=v.get("experts", 0), top_k=v.get("top_k", 0),
+            shared_expert=v.get("shared_expert", False), rank=v.get("rank", 0), aux_loss=v.get("aux_loss", 0.0),
+            z_loss=v.get("z_loss", 0.0), span=d.span)
+
+    def ref(self, name: str, span: ast.Span, table: dict, kind: str) -> bool:
+        if name in table:
+            return True
+        self.error("E021", f"unknown {kind} `{name}`", span,
+                   help=did_you_mean(name, table) or (f"defined {kind}s: {', '.join(table)}" if table else f"no {kind} is defined"))
+        return False
+
+    def recipe(self, r: ast.Recipe, scope: _Scope) -> RecipeSpec | None:
+        read = read_fields([(e.key, e.value) for e in r.body.entries], RECIPE, f"train {r.name.id}", r.span, self.diags)
+        if read is None:
+            return None
+        v = read.values
+        if not self.ref(v["model"], read.spans["model"], scope.models, "model"):
+            return None
+        return RecipeSpec(name=r.name.id, span=r.span, **v)
+
+    # ---- objective and constraints ---------------------------------------------------
+
+    def loss_target(self, expr: ast.Expr, scope: _Scope) -> str | None:
+        if isinstance(expr, ast.Call) and expr.func.id == "loss" and len(expr.args) == 1 and not expr.kwargs \
+                and isinstance(expr.args[0], ast.Name):
+            name = expr.args[0]
+            targets = {**scope.sources, **scope.evals}
+            return name.id if self.ref(name.id, name.span, targets, "source or evaluation set") else None
+        return None
+
+    def objective(self, obj: ast.Objective, scope: _Scope) -> ObjectiveSpec | None:
+        forms = "minimize loss(a) + 2 * loss(b), or minimize max(loss(a), loss(b)); add `+ 0.1 * kl(natural)` to stay near a prior"
+        terms: list[ObjectiveTerm] = []
+        kl: list[tuple[float, str]] = []
+        kind = "sum"
+        ok = True
+
+        def term(expr: ast.Expr, coef: float, allow_kl: bool) -> None:
+            nonlocal ok
+            if isinstance(expr, ast.BinOp) and expr.op in "+-":
+                term(expr.left, coef, allow_kl)
+                term(expr.right, -coef if expr.op == "-" else coef, allow_kl)
+                return
+            if isinstance(expr, ast.BinOp) and expr.op == "*":
+                n, other = number_of(expr.left), expr.right
+                if n is None:
+                    n, other = number_of(expr.right), expr.left
+                if n is not None:
+                    term(other, coef * n.value, allow_kl)
+                    return
+            if isinstance(expr, ast.Call) and expr.func.id == "loss":
+                target = self.loss_target(expr, scope)
+                if target is None:
+                    if not (len(expr.args) == 1 and isinstance(expr.args[0], ast.Name)):
+                        self.error("E031", "loss(...) takes one source or evaluation set name", expr.span, help=forms)
+                    ok = False
+                elif coef <= 0:
+                    self.error("E031", "a loss in the objective needs a positive weight", expr.span,
+                               help="minimizing a negative loss would reward a worse model")
+                    ok = False
+                else:
+                    terms.append(ObjectiveTerm(coef, target))
+                return
+            if allow_kl and isinstance(expr, ast.Call) and expr.func.id == "kl":
+                prior = expr.args[0] if len(expr.args) == 1 else None
+                if not isinstance(prior, ast.Name) or prior.id not in PRIORS or coef <= 0:
+                    self.error("E031", "kl(...) takes `natural` or `uniform`, with a positive weight", expr.span, help=forms)
+                    ok = False
+                else:
+                    kl.append((coef, prior.id))
+                return
+            self.error("E031", f"the objective cannot contain {describe(expr)} here", expr.span, help=forms)
+            ok = False
+
+        e = obj.expr
+        kl_part = None
+        if isinstance(e, ast.BinOp) and e.op == "+" and isinstance(e.left, ast.Call) and e.left.func.id == "max":
+            e, kl_part = e.left, e.right
+        if isinstance(e, ast.Call) and e.func.id == "max":
+            kind = "max"
+            if len(e.args) < 1 or e.kwargs:
+                self.error("E031", "max(...) takes one or more losses", e.span, help=forms)
+                ok = False
+            for arg in e.args:
+                term(arg, 1.0, False)
+            if kl_part is not None:
+                before = len(terms)
+                term(kl_part, 1.0, True)
+                if len(terms) != before:
+                    self.error("E031", "only kl(...) may be added to max(...)", kl_part.span, help=forms)
+                    ok = False
+        else:
+            term(e, 1.0, True)
+        if ok and not terms:
+            self.error("E031", "the objective names no loss", obj.expr.span, help=forms)
+            ok = False
+        if ok and len(kl) > 1:
+            self.error("E031", "kl(...) may appear once", obj.expr.span, help=forms)
+            ok = False
+        if not ok:
+            return None
+        return ObjectiveSpec(kind, tuple(terms), kl[0][0] if kl else 0.0, kl[0][1] if kl else None, obj.span)
+
+    def linear(self, expr: ast.Expr, scope: _Scope) -> tuple[dict[tuple[str, str], float], float, list[ast.Number]] | None:
+        """expr -> ({(quantity, source): coef}, constant, the literal numbers in it) or None (reported)."""
+        if (n := number_of(expr)) is not None:
+            return {}, n.value, [n]
+        if isinstance(expr, ast.Call) and expr.func.id in ("weight", "epochs"):
+            if len(expr.args) != 1 or expr.kwargs or not isinstance(expr.args[0], ast.Name):
+                self.error("E032", f"{expr.func.id}(...) takes one source name", expr.span, help="weight(code) <= 40%")
+                return None
+            name = expr.args[0]
+            if not self.ref(name.id, name.span, scope.sources, "source"):
+                return None
+            return {(expr.func.id, name.id): 1.0}, 0.0, []
+        if isinstance(expr, ast.Neg):
+            inner = self.linear(expr.operand, scope)
+            return None if inner is None else ({k: -c for k, c in inner[0].items()}, -inner[1], inner[2])
+        if isinstance(expr, ast.BinOp):
+            left, right = self.linear(expr.left, scope), self.linear(expr.right, scope)
+            if left is None or right is None:
+                return None
+            (lt, lc, ln), (rt, rc, rn) = left, right
+            if expr.op in "+-":
+                sign = 1.0 if expr.op == "+" else -1.0
+                terms = dict(lt)
+                for k, c in rt.items():
+                    terms[k] = terms.get(k, 0.0) + sign * c
+                return terms, lc + sign * rc, ln + rn
+            if expr.op == "*" and (not lt or not rt):
+                scale, terms, const = (lc, rt, rc) if not lt else (rc, lt, lc)
+                return {k: c * scale for k, c in terms.items()}, const * scale, ln + rn
+            if expr.op == "/" and not rt and rc != 0:
+                return {k: c / rc for k, c in lt.items()}, lc / rc, ln + rn
+            self.error("E032", "constraints must be linear in the weights", expr.span,
+                       help="multiply or divide weights only by numbers, e.g. weight(code) <= 2 * weight(docs)")
+            return None
+        self.error("E032", f"a constraint cannot contain {describe(expr)} here", expr.span,
+                   help="use weight(source), epochs(source) and numbers")
+        return None
+
+    def constraint(self, c: ast.Constraint, scope: _Scope) -> list[ConstraintSpec]:
+        help = "e.g. weight(code) <= 40%, epochs(legal) <= 2, weight(code) <= 2 * weight(docs), 10% <= weight(email) <= 30%"
+        for op in c.ops:
+            if op in ("<", ">"):
+                self.error("E032", f"strict inequality `{op}` is not supported", c.span, help=f"use `{op}=`")
+                return []
+        if len(c.ops) > 2 or len(c.ops) == 2 and c.ops[0] != c.ops[1]:
+            self.error("E032", "a chain of comparisons must be `a <= b <= c` or `a >= b >= c`", c.span, help=help)
+            return []
+        sides = [self.linear(e, scope) for e in c.operands]
+        if any(s is None for s in sides):
+            return []
+        out = []
+        for (lt, lc, ln), (rt, rc, rn), op in zip(sides, sides[1:], c.ops):
+            terms = dict(lt)
+            for k, v in rt.items():
+                terms[k] = terms.get(k, 0.0) - v
+            terms = {k: v for k, v in terms.items() if abs(v) > 1e-15}
+            quantities = {q for q, _ in terms}
+            if not terms:
+                self.error("E032", "this comparison names no weight or epochs", c.span, help=help)
+                return []
+            if len(quantities) > 1:
+                self.error("E032", "a constraint may not mix weight(...) and epochs(...)", c.span,
+                           help="write the epoch cap as its own line: epochs(legal) <= 2")
+                return []
+            quantity = quantities.pop()
+            numbers = ln + rn
+            if quantity == "weight":
+                for n in numbers:
+                    if n.unit == "si" or n.unit == "" and abs(n.value) > 1 and len(terms) == 1:
+                        self.error("E025", f"weights are fractions: `{n.text}` is not", n.span,
+                                   help=f"did you mean {n.text}%?" if n.unit == "" else "write a percentage such as 40%")
+                        return []
+            else:
+                for n in numbers:
+                    if n.unit == "%":
+                        self.error("E025", f"epochs are counts, not fractions: `{n.text}`", n.span, help="write epochs(legal) <= 2")
+                        return []
+            rhs = rc - lc
+            if len(terms) == 1 and next(iter(terms.values())) < 0:  # -w <= c  ->  w >= -c
+                terms = {k: -v for k, v in terms.items()}
+                rhs, op = -rhs, {"<=": ">=", ">=": "<=", "==": "=="}[op]
+            if len(terms) == 1:
+                (key, coef), = terms.items()
+                bound = rhs / coef
+                if quantity == "weight" and not -1e-12 <= bound <= 1 + 1e-12:
+                    self.error("E026", f"a weight bound must lie within [0, 100%], got {bound:.4g}", c.span)
+                    return []
+                if quantity == "epochs" and bound <= 0:
+                    self.error("E026", f"an epoch cap must be > 0, got {bound:.4g}", c.span,
+                               help="to leave a source out, write weight(s) == 0")
+                    return []
+            out.append(ConstraintSpec(quantity, tuple((s, v) for (_, s), v in terms.items()), op, rhs, c.span))
+        return out
+
+    def baselines(self, b: ast.Baselines, scope: _Scope) -> list[BaselineSpec]:
+        out: list[BaselineSpec] = []
+        seen: dict[str, ast.Expr] = {}
+        for i, item in enumerate(b.items):
+            if isinstance(item, ast.Name):
+                if item.id not in PRIORS:
+                    self.error("E021", f"unknown baseline `{item.id}`", item.span,
+                               help=did_you_mean(item.id, PRIORS) or "use uniform, natural, or mixture(source: weight, ...)")
+                    continue
+                key, spec = item.id, BaselineSpec(item.id, None, item.span)
+            elif isinstance(item, ast.Call) and item.func.id == "mixture" and not item.args and item.kwargs:
+                weights: list[tuple[str, float]] = []
+                for kw in item.kwargs:
+                    w = read_value(kw.name.id, Field("fraction", min=0, max=1), kw.value, self.diags)
+                    if w is None or not self.ref(kw.name.id, kw.name.span, scope.sources, "source"):
+                        break
+                    weights.append((kw.name.id, float(w)))
+                else:
+                    total = sum(w for _, w in weights)
+                    if abs(total - 1) > 1e-6:
+                        self.error("E026", f"the weights of a mixture must sum to 100%, got {total * 100:.4g}%", item.span)
+                        continue
+                    key = repr(sorted(weights))
+                    spec = BaselineSpec(f"fixed{i}", tuple(weights), item.span)
+                    if key not in seen:
+                        seen[key] = item
+                        out.append(spec)
+                    continue
+                continue
+            else:
+                self.error("E024", f"a baseline is uniform, natural or mixture(source: weight, ...), got {describe(item)}", item.span)
+                continue
+            if key in seen:
+                self.error("E020", f"baseline `{key}` is listed twice", item.span, notes=[Note("first listed here", seen[key].span)])
+                continue
+            seen[key] = item
+            out.append(spec)
+        return out
+
+    # ---- the experiment --------------------------------------------------------------
+
+    def single(self, stmts: list, what: str):
+        for extra in stmts[1:]:
+            self.error("E020", f"{what} is given twice", extra.span, notes=[Note("first given here", stmts[0].span)],
+                       help="keep one of them")
+        return stmts[0] if stmts else None
+
+    def experiment(self, e: ast.Experiment) -> Experiment | None:
+        start = len(self.diags)
+        scope = self.scope(e)
+        by_type = lambda t: [s for s in e.body if isinstance(s, t)]  # noqa: E731
+
+        settings: dict[str, ast.Setting] = {}
+        for s in by_type(ast.Setting):
+            if s.key.id in settings:
+                self.error("E020", f"`{s.key.id}` is set twice", s.key.span, notes=[Note("first set here", settings[s.key.id].span)])
+                continue
+            settings[s.key.id] = s
+            if s.key.id not in SETTINGS and s.key.id != "tokenizer":
+                self.error("E022", f"unknown setting `{s.key.id}`", s.key.span,
+                           help=did_you_mean(s.key.id, [*SETTINGS, "tokenizer"]) or "settings are seed, tokenizer and holdout")
+        values = read_fields([(s.key, s.value) for k, s in settings.items() if k in SETTINGS], SETTINGS,
+                             f"experiment {e.name.id}", e.span, self.diags)
+        tokenizer = self.tokenizer(settings.get("tokenizer"))
+
+        sources = [self.data(d) for d in scope.sources.values()]
+        evals = [self.data(d) for d in scope.evals.values()]
+        models = {n: self.model(d) for n, d in scope.models.items()}
+        recipes = {n: self.recipe(r, scope) for n, r in scope.recipes.items()}
+        if not scope.sources:
+            self.error("E030", f"experiment {e.name.id} has no source", e.name.span,
+                       help='add one: source web = text("data/web/*.txt.gz")')
+
+        search_stmt = self.single(by_type(ast.Search), "a search")
+        search = None
+        if search_stmt is not None:
+            if search_stmt.method.id not in SEARCH_METHODS:
+                self.error("E028", f"unknown search method `{search_stmt.method.id}`", search_stmt.method.span,
+                           help=did_you_mean(search_stmt.method.id, SEARCH_METHODS) or f"one of: {', '.join(SEARCH_METHODS)}")
+            else:
+                read = read_fields([(x.key, x.value) for x in search_stmt.body.entries], SEARCH,
+                                   f"search {search_stmt.method.id}", search_stmt.span, self.diags)
+                if read is not None and self.ref(read.values["train"], read.spans["train"], scope.recipes, "train recipe"):
+                    v = read.values
+                    search = SearchSpec(search_stmt.method.id, v["runs"], v["train"], v["law"], v["prior"], v["design"],
+                                        search_stmt.span)
+
+        objective_stmt = self.single(by_type(ast.Objective), "an objective")
+        objective = self.objective(objective_stmt, scope) if objective_stmt else None
+        constraints = [c for block in by_type(ast.Constraints) for item in block.items for c in self.constraint(item, scope)]
+
+        final_stmt = self.single(by_type(ast.Final), "`final`")
+        final = None
+        if final_stmt is not None and self.ref(final_stmt.recipe.id, final_stmt.recipe.span, scope.recipes, "train recipe"):
+            final = final_stmt.recipe.id
+        baselines = [b for stmt in by_type(ast.Baselines) for b in self.baselines(stmt, scope)]
+
+        budget_stmt = self.single(by_type(ast.Budget), "a budget")
+        budget = None
+        if budget_stmt is not None:
+            read = read_fields([(x.key, x.value) for x in budget_stmt.body.entries], BUDGET, "budget", budget_stmt.span, self.diags)
+            if read is not None:
+                budget = BudgetSpec(span=budget_stmt.span, **read.values)
+
+        if search_stmt is not None and objective_stmt is None:
+            self.error("E030", "a search needs an objective", search_stmt.method.span,
+                       help="add one, e.g. `minimize loss(literature) + loss(code)`")
+        for stmt, what in ((objective_stmt, "an objective"), (final_stmt, "`final`")):
+            if stmt is not None and search_stmt is None:
+                self.error("E030", f"{what} needs a search to find the mixture", stmt.span,
+                           help="add `search regmix { runs: 16, train: <recipe> }`")
+        for c in by_type(ast.Constraints):
+            if search_stmt is None:
+                self.error("E030", "constraints need a search to apply to", c.span,
+                           help="add `search regmix { runs: 16, train: <recipe> }`")
+
+        # Warnings: definitions nothing uses.
+        used_models = {x.value.id for r in scope.recipes.values() for x in r.body.entries
+                       if x.key.id == "model" and isinstance(x.value, ast.Name)}
+        for name, d in scope.models.items():
+            if name not in used_models and d.span.file == e.span.file:
+                self.error("W001", f"model `{name}` is not used by any train recipe", d.name.span,
+                           help="use it in a recipe (`model: ...`) or remove it")
+        used_recipes = {x for x in (final_stmt and final_stmt.recipe.id,) if x}
+        if search_stmt is not None:
+            used_recipes |= {x.value.id for x in search_stmt.body.entries if x.key.id == "train" and isinstance(x.value, ast.Name)}
+        for name, r in scope.recipes.items():
+            if name not in used_recipes and r.span.file == e.span.file:
+                self.error("W001", f"train recipe `{name}` is not used by the search or `final`", r.name.span,
+                           help="name it in `search ... { train: ... }` or `final ...`, or remove it")
+
+        errors = any(d.severity == "error" for d in self.diags[start:])
+        if errors or values is None or tokenizer is None:
+            return None
+        return Experiment(
+            name=e.name.id, path=e.span.file, seed=values.values["seed"], tokenizer=tokenizer,
+            holdout=values.values["holdout"], sources=tuple(sources), eval_sets=tuple(evals),
+            models=tuple(models.values()), recipes=tuple(recipes.values()), search=search, objective=objective,
+            constraints=tuple(constraints), final=final, baselines=tuple(baselines), budget=budget, span=e.span)
+
+
+def check(loaded: Loaded, hooks: Sequence[Hook] = ()) -> tuple[Experiment | None, list[Diagnostic]]:
+    """Check a loaded spec. Returns the Experiment (None if any error) and all diagnostics, sorted.
+
+    `hooks` run only when the static checks found no error; each returns further diagnostics
+    (the compiler adds constraint feasibility and the budget this way).
+    """
+    diags = list(loaded.diagnostics)
+    root = loaded.root
+    if root is None or diags and any(d.severity == "error" for d in diags):
+        return None, _sorted(diags)
+    checker = _Checker(loaded)
+    experiments = [i for i in root.items if isinstance(i, ast.Experiment)]
+    if len(experiments) != 1:
+        span = experiments[1].name.span if experiments else ast.Span(root.path, 1, 1, 1, 2)
+        message = "a spec defines one experiment" if experiments else "no `experiment NAME { ... }` in this file"
+        checker.error("E029", message, span, help="put each experiment in its own file; share definitions with `import`")
+        return None, _sorted(diags + checker.diags)
+    experiment = checker.experiment(experiments[0])
+    diags += checker.diags
+    if experiment is not None:
+        for hook in hooks:
+            diags.extend(hook(experiment))
+        if any(d.severity == "error" for d in diags):
+            experiment = None
+    return experiment, _sorted(diags)
+
+
+def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
+    from spec.diagnostics import sort_key
+
+    return sorted(diags, key=sort_key)
+
+
+def check_file(path: str, hooks: Sequence[Hook] = ()) -> tuple[Experiment | None, list[Diagnostic], dict[str, str]]:
+    """Load and check one file. Raises OSError only when the file itself cannot be read."""
+    from spec.load import load
+
+    loaded = load(path)
+    experiment, diags = check(loaded, hooks)
+    return experiment, diags, loaded.texts
+
+
+__all__ = ["check", "check_file", "Hook", "default_d_ff", "MODELS", "RECIPE", "SEARCH", "BUDGET", "SETTINGS"]

@@ -1,0 +1,162 @@
+"""The typed, resolved experiment that the checker produces and the compiler consumes.
+
+Every default is filled in here and every reference resolved to a name that exists, so
+the compiler never re-reads the syntax tree. Spans are kept so that checks which need
+the compiler (constraint feasibility, the budget) can still point at source lines.
+This module holds data and the catalogue of choices; it does no checking itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from spec.ast import Span
+
+# Catalogues the checker validates against; the compiler's registries must agree
+# (tests/spec/test_catalogue.py holds them together).
+DEVICES = ("cpu", "a100", "h100", "h200")
+LAWS = ("auto", "linear", "loglinear", "lightgbm")
+SEARCH_METHODS = ("regmix",)
+SCHEDULES = ("constant", "cosine")
+PRIORS = ("natural", "uniform")
+DESIGNS = ("dirichlet", "spacefilling")
+
+
+@dataclass(frozen=True)
+class TokenizerSpec:
+    kind: str  # "byte", "bpe" or "hf"
+    vocab: int | None  # bpe only
+    path: str | None  # hf only: a tokenizer.json, relative to the spec's folder
+    span: Span
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A source, or an extra evaluation set: files matched by globs, relative to the spec's folder."""
+
+    name: str
+    format: str  # "text" or "jsonl"
+    patterns: tuple[str, ...]
+    field: str | None  # jsonl only
+    span: Span
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: str  # "dense", "moe" or "mole"
+    layers: int
+    d_model: int
+    heads: int
+    kv_heads: int
+    d_ff: int  # hidden size of the SwiGLU (of each expert for moe/mole)
+    seq_len: int
+    tie_embeddings: bool
+    rope_theta: float
+    experts: int  # 0 for dense
+    top_k: int  # 0 for dense
+    shared_expert: bool
+    rank: int  # mole latent rank; 0 otherwise
+    aux_loss: float  # load-balancing loss weight (moe/mole)
+    z_loss: float  # router z-loss weight (moe/mole)
+    span: Span
+
+
+@dataclass(frozen=True)
+class RecipeSpec:
+    name: str
+    model: str
+    tokens: int
+    batch: int
+    lr: float
+    schedule: str
+    warmup: float  # fraction of the steps
+    min_lr: float  # fraction of lr reached at the end of a cosine schedule
+    weight_decay: float
+    clip: float
+    accumulate: int  # gradient accumulation steps; `batch` is per optimizer step
+    eval_tokens: int  # per evaluation set
+    span: Span
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    method: str
+    runs: int
+    recipe: str
+    law: str
+    prior: str
+    design: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class ObjectiveTerm:
+    coef: float
+    target: str  # a source (its holdout) or an evaluation set
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    kind: str  # "sum" (weighted sum of losses) or "max" (worst case)
+    terms: tuple[ObjectiveTerm, ...]
+    kl: float  # weight of a KL pull toward `kl_prior`; 0 when absent
+    kl_prior: str | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class ConstraintSpec:
+    """sum(coef * quantity(source)) op rhs, with quantity "weight" or "epochs" for all terms."""
+
+    quantity: str
+    coefs: tuple[tuple[str, float], ...]
+    op: str  # "<=", ">=" or "=="
+    rhs: float
+    span: Span
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    name: str  # "uniform", "natural", or "fixed<N>" for an explicit mixture
+    weights: tuple[tuple[str, float], ...] | None  # explicit mixtures only
+    span: Span
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    device: str
+    hours: float
+    gpus: int
+    mfu: float | None  # assumed model FLOPs utilisation; None: the device table's default
+    span: Span
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    path: str  # the spec file
+    seed: int
+    tokenizer: TokenizerSpec
+    holdout: float
+    sources: tuple[DataSpec, ...]
+    eval_sets: tuple[DataSpec, ...]
+    models: tuple[ModelSpec, ...]
+    recipes: tuple[RecipeSpec, ...]
+    search: SearchSpec | None
+    objective: ObjectiveSpec | None
+    constraints: tuple[ConstraintSpec, ...]
+    final: str | None
+    baselines: tuple[BaselineSpec, ...]
+    budget: BudgetSpec | None
+    span: Span
+
+    def model(self, name: str) -> ModelSpec:
+        return next(m for m in self.models if m.name == name)
+
+    def recipe(self, name: str) -> RecipeSpec:
+        return next(r for r in self.recipes if r.name == name)
+
+    @property
+    def source_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.sources)

@@ -1,0 +1,163 @@
+"""Reading `key: value` pairs (block entries, keyword arguments) against a table of typed fields.
+
+One table per construct says each field's type, default and range; `read_fields` reports
+unknown, duplicate and missing keys, wrong types, wrong units and values out of range, and
+returns the values with defaults filled in. It knows nothing about any particular construct.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Sequence
+
+from spec import ast
+from spec.diagnostics import Diagnostic, Note
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Field:
+    """kind: "int" (whole number, SI suffix allowed), "float", "fraction" (percent or 0..1),
+    "bool" (true/false), "choice" (a name among `choices`), "ref" (a name resolved later), "string"."""
+
+    kind: str
+    default: object = REQUIRED
+    min: float | None = None
+    max: float | None = None
+    open_min: bool = False  # min itself excluded
+    open_max: bool = False
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Read:
+    values: dict[str, object]
+    spans: dict[str, ast.Span]  # where each given value was written (defaults have none)
+
+
+def did_you_mean(word: str, options: Sequence[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def number_of(expr: ast.Expr) -> ast.Number | None:
+    """A literal number, folding a leading minus; None for anything else."""
+    if isinstance(expr, ast.Number):
+        return expr
+    if isinstance(expr, ast.Neg) and isinstance(expr.operand, ast.Number):
+        n = expr.operand
+        return ast.Number(-n.value, "-" + n.text, n.unit, expr.span)
+    return None
+
+
+def describe(expr: ast.Expr) -> str:
+    if isinstance(expr, ast.Number) or number_of(expr):
+        return "a number"
+    return {ast.String: "a string", ast.Name: "a name", ast.Call: "a call", ast.List: "a list"}.get(
+        type(expr), "an expression")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def read_value(key: str, f: Field, expr: ast.Expr, diags: list[Diagnostic]) -> object:
+    """One value checked against its field; returns None (and reports) when it does not fit."""
+    span = expr.span
+    if f.kind in ("int", "float", "fraction"):
+        n = number_of(expr)
+        if n is None:
+            diags.append(Diagnostic("E024", f"`{key}` expects a number, got {describe(expr)}", span))
+            return None
+        value = n.value
+        if f.kind == "fraction":
+            if n.unit == "si":
+                diags.append(Diagnostic("E025", f"`{key}` is a fraction, but `{n.text}` is a count",
+                                        span, help="write a percentage such as 5% or a number between 0 and 1"))
+                return None
+            if n.unit == "" and not 0 <= value <= 1:
+                diags.append(Diagnostic("E026", f"`{key}` is a fraction between 0 and 1, got {n.text}", span,
+                                        help=f"did you mean {n.text}%?"))
+                return None
+        elif n.unit == "%":
+            noun = "a count" if f.kind == "int" else "a number"
+            diags.append(Diagnostic("E025", f"`{key}` is {noun}, not a fraction: `{n.text}` is a percentage", span,
+                                    help=f"write {key} without `%`"))
+            return None
+        if f.kind == "int":
+            if value != int(value):
+                diags.append(Diagnostic("E024", f"`{key}` expects a whole number, got {n.text}", span))
+                return None
+            value = int(value)
+        lo_bad = f.min is not None and (value <= f.min if f.open_min else value < f.min)
+        hi_bad = f.max is not None and (value >= f.max if f.open_max else value > f.max)
+        if lo_bad or hi_bad:
+            parts = []
+            if f.min is not None:
+                parts.append(f"{'>' if f.open_min else '>='} {_fmt(f.min)}")
+            if f.max is not None:
+                parts.append(f"{'<' if f.open_max else '<='} {_fmt(f.max)}")
+            diags.append(Diagnostic("E026", f"`{key}` must be {' and '.join(parts)}, got {n.text}", span))
+            return None
+        return value
+    if f.kind == "bool":
+        if isinstance(expr, ast.Name) and expr.id in ("true", "false"):
+            return expr.id == "true"
+        diags.append(Diagnostic("E024", f"`{key}` expects `true` or `false`, got {describe(expr)}", span))
+        return None
+    if f.kind in ("choice", "ref"):
+        if not isinstance(expr, ast.Name):
+            diags.append(Diagnostic("E024", f"`{key}` expects a name, got {describe(expr)}", span,
+                                    help=f"one of: {', '.join(f.choices)}" if f.choices else None))
+            return None
+        if f.kind == "choice" and expr.id not in f.choices:
+            hint = did_you_mean(expr.id, f.choices) or f"one of: {', '.join(f.choices)}"
+            diags.append(Diagnostic("E021", f"unknown {key} `{expr.id}`", span, help=hint))
+            return None
+        return expr.id
+    if f.kind == "string":
+        if not isinstance(expr, ast.String):
+            diags.append(Diagnostic("E024", f"`{key}` expects a string, got {describe(expr)}", span))
+            return None
+        return expr.value
+    raise ValueError(f"unknown field kind {f.kind}")
+
+
+def read_fields(pairs: Sequence[tuple[ast.Name, ast.Expr]], table: dict[str, Field], what: str,
+                span: ast.Span, diags: list[Diagnostic]) -> Read | None:
+    """Check `pairs` against `table`. Returns None when any field was wrong (already reported)."""
+    values: dict[str, object] = {}
+    spans: dict[str, ast.Span] = {}
+    seen: dict[str, ast.Name] = {}
+    ok = True
+    for key, expr in pairs:
+        if key.id in seen:
+            diags.append(Diagnostic("E020", f"`{key.id}` is given twice in {what}", key.span,
+                                    notes=(Note("first given here", seen[key.id].span),), help="keep one of them"))
+            ok = False
+            continue
+        seen[key.id] = key
+        f = table.get(key.id)
+        if f is None:
+            hint = did_you_mean(key.id, table) or f"{what} takes: {', '.join(table)}"
+            diags.append(Diagnostic("E022", f"unknown key `{key.id}` in {what}", key.span, help=hint))
+            ok = False
+            continue
+        value = read_value(key.id, f, expr, diags)
+        if value is None:
+            ok = False
+            continue
+        values[key.id] = value
+        spans[key.id] = expr.span
+    for name, f in table.items():
+        if name not in values and name not in seen:
+            if f.default is REQUIRED:
+                diags.append(Diagnostic("E023", f"{what} needs `{name}`", span,
+                                        help=f"add `{name}: ...`" + (f" ({f.doc})" if f.doc else "")))
+                ok = False
+            else:
+                values[name] = f.default
+    return Read(values, spans) if ok else None
