@@ -135,7 +135,7 @@ class _Checker:
             self.error("E022", f"{what} takes keyword arguments only", arg.span,
                        help=f"name it: `{next(iter(table), 'key')}: ...`" if table else f"write `{call.func.id}()`")
         read = read_fields([(k.name, k.value) for k in call.kwargs], table, what, call.span, self.diags)
-        return None if read is None or call.args else read.values
+        return read.values if read.ok and not call.args else None
 
     def constructor(self, expr: ast.Expr, options: dict, what: str) -> ast.Call | None:
         """`expr` as a call of one of `options` (a bare name counts as a call without arguments)."""
@@ -186,7 +186,7 @@ class _Checker:
                        help=f'{call.func.id}("data/{d.name.id}/*.txt.gz")')
             return None
         read = read_fields([(k.name, k.value) for k in call.kwargs], DATA[call.func.id], f"{call.func.id}(...)", call.span, self.diags)
-        if read is None:
+        if not read.ok:
             return None
         return DataSpec(d.name.id, call.func.id, tuple(patterns), read.values.get("field"), d.span)
 
@@ -198,33 +198,32 @@ class _Checker:
         read = read_fields([(k.name, k.value) for k in call.kwargs], MODELS[kind], f"{kind}(...)", call.span, self.diags)
         for arg in call.args:
             self.error("E022", f"{kind}(...) takes keyword arguments only", arg.span, help="name it, e.g. `layers: 2`")
-        if read is None or call.args:
-            return None
         v, at = read.values, (lambda key: read.spans.get(key, call.span))
-        v["kv_heads"] = v["kv_heads"] or v["heads"]
-        v["d_ff"] = v["d_ff"] or default_d_ff(v["d_model"])
-        ok = True
+        if v.get("heads") and not v.get("kv_heads"):
+            v["kv_heads"] = v["heads"]
+        if v.get("d_model") and not v.get("d_ff"):
+            v["d_ff"] = default_d_ff(v["d_model"])
+        if kind == "mole" and v.get("d_model") and not v.get("rank"):
+            v["rank"] = max(1, v["d_model"] // 2)
+        ok = read.ok and not call.args
 
-        def rule(cond: bool, key: str, message: str, help: str) -> None:
+        def rule(keys: tuple[str, ...], cond, key: str, message, help: str) -> None:
+            """A shape rule over `keys`, applied only when all of them were read fine."""
             nonlocal ok
-            if not cond:
-                self.error("E027", message, at(key), help=help)
+            if all(v.get(k) is not None for k in keys) and not cond():
+                self.error("E027", message(), at(key), help=help)
                 ok = False
 
-        rule(v["d_model"] % v["heads"] == 0, "heads", f"d_model {v['d_model']} is not divisible by heads {v['heads']}",
-             "choose heads that divide d_model")
-        if ok:
-            rule((v["d_model"] // v["heads"]) % 2 == 0, "heads", f"head size d_model/heads = {v['d_model'] // v['heads']} is odd",
-                 "rotary embeddings need an even head size")
-        rule(v["heads"] % v["kv_heads"] == 0, "kv_heads", f"heads {v['heads']} is not divisible by kv_heads {v['kv_heads']}",
-             "choose kv_heads that divide heads")
-        if kind != "dense":
-            rule(v["top_k"] <= v["experts"], "top_k", f"top_k {v['top_k']} is more than experts {v['experts']}",
-                 "a token cannot be routed to more experts than there are")
-        if kind == "mole":
-            v["rank"] = v["rank"] or max(1, v["d_model"] // 2)
-            rule(v["rank"] <= v["d_model"], "rank", f"latent rank {v['rank']} is more than d_model {v['d_model']}",
-                 "the latent basis has at most d_model directions")
+        rule(("d_model", "heads"), lambda: v["d_model"] % v["heads"] == 0, "heads",
+             lambda: f"d_model {v['d_model']} is not divisible by heads {v['heads']}", "choose heads that divide d_model")
+        rule(("d_model", "heads"), lambda: v["d_model"] % v["heads"] or (v["d_model"] // v["heads"]) % 2 == 0, "heads",
+             lambda: f"head size d_model/heads = {v['d_model'] // v['heads']} is odd", "rotary embeddings need an even head size")
+        rule(("heads", "kv_heads"), lambda: v["heads"] % v["kv_heads"] == 0, "kv_heads",
+             lambda: f"heads {v['heads']} is not divisible by kv_heads {v['kv_heads']}", "choose kv_heads that divide heads")
+        rule(("top_k", "experts"), lambda: v["top_k"] <= v["experts"], "top_k",
+             lambda: f"top_k {v['top_k']} is more than experts {v['experts']}", "a token cannot be routed to more experts than there are")
+        rule(("rank", "d_model"), lambda: v["rank"] <= v["d_model"], "rank",
+             lambda: f"latent rank {v['rank']} is more than d_model {v['d_model']}", "the latent basis has at most d_model directions")
         if not ok:
             return None
         return ModelSpec(
@@ -243,10 +242,8 @@ class _Checker:
 
     def recipe(self, r: ast.Recipe, scope: _Scope) -> RecipeSpec | None:
         read = read_fields([(e.key, e.value) for e in r.body.entries], RECIPE, f"train {r.name.id}", r.span, self.diags)
-        if read is None:
-            return None
         v = read.values
-        if not self.ref(v["model"], read.spans["model"], scope.models, "model"):
+        if "model" in read.spans and not self.ref(v["model"], read.spans["model"], scope.models, "model") or not read.ok:
             return None
         return RecipeSpec(name=r.name.id, span=r.span, **v)
 
@@ -509,7 +506,8 @@ class _Checker:
             else:
                 read = read_fields([(x.key, x.value) for x in search_stmt.body.entries], SEARCH,
                                    f"search {search_stmt.method.id}", search_stmt.span, self.diags)
-                if read is not None and self.ref(read.values["train"], read.spans["train"], scope.recipes, "train recipe"):
+                if "train" in read.spans and self.ref(read.values["train"], read.spans["train"], scope.recipes, "train recipe") \
+                        and read.ok:
                     v = read.values
                     search = SearchSpec(search_stmt.method.id, v["runs"], v["train"], v["law"], v["prior"], v["design"],
                                         search_stmt.span)
@@ -528,7 +526,7 @@ class _Checker:
         budget = None
         if budget_stmt is not None:
             read = read_fields([(x.key, x.value) for x in budget_stmt.body.entries], BUDGET, "budget", budget_stmt.span, self.diags)
-            if read is not None:
+            if read.ok:
                 budget = BudgetSpec(span=budget_stmt.span, **read.values)
 
         if search_stmt is not None and objective_stmt is None:
@@ -559,7 +557,7 @@ class _Checker:
                            help="name it in `search ... { train: ... }` or `final ...`, or remove it")
 
         errors = any(d.severity == "error" for d in self.diags[start:])
-        if errors or values is None or tokenizer is None:
+        if errors or not values.ok or tokenizer is None:
             return None
         return Experiment(
             name=e.name.id, path=e.span.file, seed=values.values["seed"], tokenizer=tokenizer,

@@ -34,6 +34,7 @@ class Field:
 
 @dataclass(frozen=True)
 class Read:
+    ok: bool  # False when any field was wrong (already reported); `values` then holds the good ones
     values: dict[str, object]
     spans: dict[str, ast.Span]  # where each given value was written (defaults have none)
 
@@ -61,7 +62,7 @@ def describe(expr: ast.Expr) -> str:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:g}"
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def read_value(key: str, f: Field, expr: ast.Expr, diags: list[Diagnostic]) -> object:
@@ -127,8 +128,8 @@ def read_value(key: str, f: Field, expr: ast.Expr, diags: list[Diagnostic]) -> o
 
 
 def read_fields(pairs: Sequence[tuple[ast.Name, ast.Expr]], table: dict[str, Field], what: str,
-                span: ast.Span, diags: list[Diagnostic]) -> Read | None:
-    """Check `pairs` against `table`. Returns None when any field was wrong (already reported)."""
+                span: ast.Span, diags: list[Diagnostic]) -> Read:
+    """Check `pairs` against `table`, reporting every problem; defaults fill what was not given."""
     values: dict[str, object] = {}
     spans: dict[str, ast.Span] = {}
     seen: dict[str, ast.Name] = {}
@@ -160,4 +161,4 @@ def read_fields(pairs: Sequence[tuple[ast.Name, ast.Expr]], table: dict[str, Fie
                 ok = False
             else:
                 values[name] = f.default
-    return Read(values, spans) if ok else None
+    return Read(ok, values, spans)
