@@ -1,0 +1,199 @@
+"""The mixture sampler: batches of token windows drawn from sources in given proportions.
+
+For weights w, each row of batch `step` picks a source with probability w, then a
+uniformly random window of `seq_len + 1` tokens inside that source's split. All draws
+come from a generator seeded by (seed, step) alone, so batch `step` is the same whenever
+and however often it is asked for: a resumed run sees exactly the batches it would have.
+
+Tokens are served from memory. A source of at most `resident_tokens` tokens is read whole,
+once. A larger one keeps a random subset of its chunks resident (about `resident_tokens`)
+and swaps it every `rotate_steps` steps, the subset again a function of (seed, period), so
+windows are never decoded one by one. (In that mode windows do not straddle two chunks.)
+
+numpy only: no torch here (the train loop wraps batches itself); this module must not
+write to stores.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from typing import Any, Sequence
+
+import numpy as np
+
+from runtime.errors import JobError
+from runtime.store import SPLITS, SourceInfo, StorePath, TokenReader, open_source
+
+STATE_VERSION = 1
+WEIGHT_TOLERANCE = 1e-6
+
+
+class SamplerError(JobError):
+    """Weights, sources or a saved state the sampler cannot work with."""
+
+
+class _Source:
+    """One source's split, served from resident memory."""
+
+    def __init__(self, info: SourceInfo, split: str, window: int, resident_tokens: int, seed: int):
+        self.reader = TokenReader(info, split)
+        self.window = window
+        self.seed = seed
+        self.key = zlib.crc32(info.path.name.encode())  # residency draws depend on the name, not the order
+        self.whole = self.reader.length <= resident_tokens
+        if self.whole:
+            self._period = 0
+            self._load([])
+        else:
+            lengths = [min(self.reader.chunk, self.reader.length - i * self.reader.chunk)
+                       for i in range(self.reader.nchunks)]
+            self.usable_chunks = np.array([i for i, n in enumerate(lengths) if n >= window])
+            if len(self.usable_chunks) == 0:
+                raise SamplerError(f"{self.reader.path}: chunks shorter than one window of {window} tokens")
+            self.resident_chunks = max(1, min(len(self.usable_chunks), resident_tokens // self.reader.chunk))
+            self._period = -1
+
+    def _load(self, chunks: list[int]) -> None:
+        if self.whole:
+            spans = [self.reader.read(0, self.reader.length)]
+        else:
+            spans = [self.reader.read_chunk(int(i)) for i in chunks]
+        self.buffer = np.concatenate(spans) if len(spans) > 1 else spans[0]
+        self.bases = np.cumsum([0] + [len(s) for s in spans[:-1]])
+        self.usable = np.array([len(s) - self.window + 1 for s in spans])
+
+    def _resident(self, period: int) -> None:
+        if self.whole or period == self._period:
+            return
+        rng = np.random.default_rng([self.seed, 1, self.key, period])
+        chosen = np.sort(rng.choice(self.usable_chunks, size=self.resident_chunks, replace=False))
+        self._load(list(chosen))
+        self._period = period
+
+    def windows(self, rng: np.random.Generator, count: int, period: int) -> np.ndarray:
+        self._resident(period)
+        if len(self.usable) == 1:
+            starts = rng.integers(0, self.usable[0], size=count)
+        else:
+            which = rng.choice(len(self.usable), size=count, p=self.usable / self.usable.sum())
+            starts = self.bases[which] + rng.integers(0, self.usable[which])
+        return self.buffer[starts[:, None] + np.arange(self.window)]
+
+
+class MixtureSampler:
+    """Batches [batch_size, seq_len + 1] of token ids (int64) for a mixture of sources.
+
+    `store` is a store root holding every source, or a map {source: store root}.
+    `weights` must be non-negative and sum to 1; a source with weight 0 is never read.
+    """
+
+    def __init__(self, store: StorePath, sources: Sequence[str], weights: Sequence[float], seq_len: int,
+                 batch_size: int, seed: int, split: str = "train", resident_tokens: int = 1 << 25):
+        self.sources = list(sources)
+        self.weights = [float(w) for w in weights]
+        self.seq_len, self.batch_size, self.seed, self.split = seq_len, batch_size, seed, split
+        _check_config(self.sources, self.weights, seq_len, batch_size, seed, split)
+        infos = [open_source(store, s) for s in self.sources]
+        _check_same_tokenizer(infos)
+        self.tokens = {s: info.tokens(split) for s, info in zip(self.sources, infos)}
+        for s, w in zip(self.sources, self.weights):
+            if w > 0 and self.tokens[s] < seq_len + 1:
+                raise SamplerError(f"source '{s}' has weight {w:g} but its {split} split holds {self.tokens[s]} "
+                                   f"tokens, fewer than one window of seq_len + 1 = {seq_len + 1}")
+        self._p = np.array(self.weights) / sum(self.weights)
+        self._data = {i: _Source(info, split, seq_len + 1, resident_tokens, seed)
+                      for i, (info, w) in enumerate(zip(infos, self.weights)) if w > 0}
+        self.rotate_steps = max(1, resident_tokens // (batch_size * (seq_len + 1)))
+        self.steps_done = 0
+        self.windows_drawn = np.zeros(len(self.sources), dtype=np.int64)
+
+    def _rows(self, step: int) -> tuple[np.random.Generator, np.ndarray]:
+        if step < 0:
+            raise ValueError(f"step must be >= 0, got {step}")
+        rng = np.random.default_rng([self.seed, 0, step])
+        return rng, rng.choice(len(self.sources), size=self.batch_size, p=self._p)
+
+    def batch(self, step: int) -> np.ndarray:
+        """Batch number `step`: the same array for the same (seed, step), in any call order."""
+        rng, rows = self._rows(step)
+        out = np.empty((self.batch_size, self.seq_len + 1), dtype=np.int64)
+        for i in np.unique(rows):
+            picked = np.flatnonzero(rows == i)
+            out[picked] = self._data[int(i)].windows(rng, len(picked), step // self.rotate_steps)
+        if step >= self.steps_done:
+            self._count_through(step - 1)
+            self.windows_drawn += np.bincount(rows, minlength=len(self.sources))
+            self.steps_done = step + 1
+        return out
+
+    def _count_through(self, last: int) -> None:
+        """Account for steps skipped over (only their source draws are needed)."""
+        for step in range(self.steps_done, last + 1):
+            self.windows_drawn += np.bincount(self._rows(step)[1], minlength=len(self.sources))
+        self.steps_done = max(self.steps_done, last + 1)
+
+    def epochs(self) -> dict[str, float]:
+        """Epochs of each source consumed by steps 0 .. steps_done-1 (predicted tokens / split tokens)."""
+        return {s: float(n) * self.seq_len / self.tokens[s] if self.tokens[s] else 0.0
+                for s, n in zip(self.sources, self.windows_drawn)}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain JSON-able state: the configuration (checked on load) and the counters."""
+        return {"version": STATE_VERSION, **self._config(), "steps_done": self.steps_done,
+                "windows_drawn": [int(n) for n in self.windows_drawn]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore counters saved by `state_dict` from a sampler of the same configuration."""
+        if state.get("version") != STATE_VERSION:
+            raise SamplerError(f"sampler state version {state.get('version')!r}, expected {STATE_VERSION}")
+        for key, value in self._config().items():
+            if state.get(key) != value:
+                raise SamplerError(f"sampler state was saved with {key} = {state.get(key)!r}, "
+                                   f"this sampler has {value!r}; resuming would change the batches")
+        self.steps_done = int(state["steps_done"])
+        self.windows_drawn = np.array(state["windows_drawn"], dtype=np.int64)
+
+    def _config(self) -> dict[str, Any]:
+        return {"seed": self.seed, "sources": self.sources, "weights": self.weights, "seq_len": self.seq_len,
+                "batch_size": self.batch_size, "split": self.split}
+
+
+def _check_config(sources: list[str], weights: list[float], seq_len: int, batch_size: int, seed: int,
+                  split: str) -> None:
+    if not sources or len(sources) != len(weights):
+        raise SamplerError(f"need one weight per source: {len(sources)} sources, {len(weights)} weights")
+    if len(set(sources)) != len(sources):
+        raise SamplerError(f"a source is named twice: {sources}")
+    bad = [f"{s}={w}" for s, w in zip(sources, weights) if not math.isfinite(w) or w < 0]
+    if bad:
+        raise SamplerError(f"weights must be finite and >= 0: {', '.join(bad)}")
+    total = sum(weights)
+    if abs(total - 1.0) > WEIGHT_TOLERANCE:
+        raise SamplerError(f"weights sum to {total:.9g}, not 1 ({', '.join(f'{s}={w:g}' for s, w in zip(sources, weights))})")
+    if seq_len < 1 or batch_size < 1 or seed < 0:
+        raise SamplerError(f"need seq_len >= 1, batch_size >= 1, seed >= 0; got {seq_len}, {batch_size}, {seed}")
+    if split not in SPLITS:
+        raise SamplerError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+
+
+def _check_same_tokenizer(infos: list[SourceInfo]) -> None:
+    shas = {info.record.get("tokenizer", {}).get("sha256") for info in infos}
+    if len(shas) > 1:
+        raise SamplerError("sources were tokenized with different tokenizers: "
+                           + ", ".join(f"{i.path} ({i.record['tokenizer']['sha256'][:8]})" for i in infos))
+
+
+def valid_windows(store: StorePath, source: str, seq_len: int, max_tokens: int, split: str = "valid") -> np.ndarray:
+    """Evaluation windows [n, seq_len + 1] (int64) of one source, the same on every call.
+
+    n = min(max_tokens // seq_len, (tokens - 1) // seq_len) windows, spread evenly over the
+    whole split (start to end), never overlapping in the tokens they predict.
+    """
+    reader = TokenReader(open_source(store, source), split)
+    n = min(max_tokens // seq_len, (reader.length - 1) // seq_len)
+    if n < 1:
+        raise SamplerError(f"source '{source}': its {split} split holds {reader.length} tokens; evaluation needs "
+                           f"at least one window of seq_len + 1 = {seq_len + 1} (and max_tokens >= seq_len)")
+    stride = (reader.length - 1 - seq_len) // (n - 1) if n > 1 else 0
+    return np.stack([reader.read(i * stride, i * stride + seq_len + 1) for i in range(n)]).astype(np.int64)

@@ -1,0 +1,98 @@
+"""Tokenizer folders: byte, bpe and hf kinds; transformers loads them; checks on load."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from transformers import AutoTokenizer
+
+from runtime.errors import JobError
+from runtime.jobfile import SourceSpec
+from runtime.tokenizer import EOS, load, sample_documents, token_dtype
+from runtime_testing import EXAMPLES, run_job, source, tokenizer_job
+
+TEXT = "Emma Woodhouse, handsome — clever & rich.\n\tdef f(x): return x ** 2  # é ü 中文"
+SMALL = [source("legal", EXAMPLES / "legal/us_founding_docs.txt.gz"), source("email", EXAMPLES / "email/chatterbot_en.txt.gz")]
+
+
+@pytest.fixture(scope="module")
+def bpe_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bpe") / "tok"
+    assert run_job(out.parent, tokenizer_job(out, "bpe", vocab=600, sources=SMALL, sample_bytes=150_000)) == 0
+    return out
+
+
+def test_byte_ids_are_utf8_bytes(byte_tokenizer: Path) -> None:
+    tok = load(byte_tokenizer)
+    assert (tok.vocab_size, tok.eos_id, tok.dtype) == (257, 256, "uint16")
+    assert tok.tokenizer.encode(TEXT, add_special_tokens=False).ids == list(TEXT.encode())
+    hf = AutoTokenizer.from_pretrained(byte_tokenizer)
+    assert hf.eos_token == EOS and hf.eos_token_id == 256 and len(hf) == 257
+    assert hf.decode(hf(TEXT)["input_ids"]) == TEXT
+
+
+def test_bpe_trains_to_the_vocab_and_round_trips(bpe_folder: Path) -> None:
+    tok = load(bpe_folder)
+    assert tok.vocab_size == 600 and tok.dtype == "uint16"
+    assert tok.tokenizer.id_to_token(tok.eos_id) == EOS
+    ids = tok.tokenizer.encode(TEXT, add_special_tokens=False).ids
+    assert len(ids) < len(TEXT.encode())  # merges were learned
+    hf = AutoTokenizer.from_pretrained(bpe_folder)
+    assert hf(TEXT)["input_ids"] == ids and hf.decode(ids) == TEXT
+    meta = json.loads((bpe_folder / "mixc_tokenizer.json").read_text())
+    assert meta["type"] == "bpe" and meta["vocab_size"] == 600
+
+
+def test_bpe_is_deterministic(bpe_folder: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    assert run_job(tmp_path, tokenizer_job(again, "bpe", vocab=600, sources=SMALL, sample_bytes=150_000)) == 0
+    assert (again / "tokenizer.json").read_bytes() == (bpe_folder / "tokenizer.json").read_bytes()
+
+
+def test_sample_ignores_file_order_and_respects_budget(tmp_path: Path) -> None:
+    for i in range(3):
+        (tmp_path / f"f{i}.txt").write_text("\n\n".join(f"doc {i}-{j} " + "x" * j for j in range(60)))
+    files = [str(tmp_path / f"f{i}.txt") for i in range(3)]
+    a = sample_documents(SourceSpec("s", "text", None, tuple(files)), 2000, seed=3)
+    b = sample_documents(SourceSpec("s", "text", None, tuple(reversed(files))), 2000, seed=3)
+    c = sample_documents(SourceSpec("s", "text", None, tuple(files)), 2000, seed=4)
+    assert a == b and a != c
+    assert 1500 < sum(len(d) for d in a) <= 2000
+
+
+def test_hf_kind_copies_a_tokenizer_json(bpe_folder: Path, tmp_path: Path) -> None:
+    plain = tmp_path / "published"
+    plain.mkdir()
+    shutil.copy(bpe_folder / "tokenizer.json", plain / "tokenizer.json")
+    out = tmp_path / "hf"
+    assert run_job(tmp_path, tokenizer_job(out, "hf", path=str(plain / "tokenizer.json"))) == 0
+    tok = load(out)
+    assert tok.vocab_size == 600 and tok.tokenizer.id_to_token(tok.eos_id) == EOS
+    assert AutoTokenizer.from_pretrained(out)(TEXT)["input_ids"] == load(bpe_folder).tokenizer.encode(TEXT).ids
+
+
+def test_hf_kind_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "junk.json").write_text("{}")
+    assert run_job(tmp_path, tokenizer_job(tmp_path / "o", "hf", path=str(tmp_path / "junk.json"))) == 1
+    assert "junk.json: not a loadable tokenizer.json" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_load_rejects_incomplete_or_changed_folders(bpe_folder: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(bpe_folder, copy)
+    data = json.loads((copy / "tokenizer.json").read_text())
+    data["added_tokens"][0]["content"] = "<other>"
+    (copy / "tokenizer.json").write_text(json.dumps(data))
+    with pytest.raises(JobError, match="changed since it was built"):
+        load(copy)
+    (copy / "mixc_tokenizer.json").unlink()
+    with pytest.raises(JobError, match=r"not a complete tokenizer folder \(mixc_tokenizer.json missing\)"):
+        load(copy)
+
+
+def test_token_dtype_threshold() -> None:
+    assert token_dtype(65536) == "uint16" and token_dtype(65537) == "uint32"
