@@ -1,0 +1,8 @@
+import pytest
+
+from tests.spec.util import ROOT
+
+
+@pytest.fixture
+def north_star() -> str:
+    return (ROOT / "tests/spec/data/north_star.mix").read_text()
