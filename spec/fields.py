@@ -39,9 +39,14 @@ class Read:
     spans: dict[str, ast.Span]  # where each given value was written (defaults have none)
 
 
-def did_you_mean(word: str, options: Sequence[str]) -> str | None:
+def closest(word: str, options: Sequence[str]) -> str | None:
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, options: Sequence[str]) -> str | None:
+    close = closest(word, options)
+    return f"did you mean `{close}`?" if close else None
 
 
 def number_of(expr: ast.Expr) -> ast.Number | None:
@@ -96,11 +101,13 @@ def read_value(key: str, f: Field, expr: ast.Expr, diags: list[Diagnostic]) -> o
         lo_bad = f.min is not None and (value <= f.min if f.open_min else value < f.min)
         hi_bad = f.max is not None and (value >= f.max if f.open_max else value > f.max)
         if lo_bad or hi_bad:
+            # Fractions state their bounds as percentages, as users mostly write them.
+            show = (lambda x: f"{_fmt(x * 100)}%") if f.kind == "fraction" else _fmt
             parts = []
             if f.min is not None:
-                parts.append(f"{'>' if f.open_min else '>='} {_fmt(f.min)}")
+                parts.append(f"{'>' if f.open_min else '>='} {show(f.min)}")
             if f.max is not None:
-                parts.append(f"{'<' if f.open_max else '<='} {_fmt(f.max)}")
+                parts.append(f"{'<' if f.open_max else '<='} {show(f.max)}")
             diags.append(Diagnostic("E026", f"`{key}` must be {' and '.join(parts)}, got {n.text}", span))
             return None
         return value
@@ -133,6 +140,7 @@ def read_fields(pairs: Sequence[tuple[ast.Name, ast.Expr]], table: dict[str, Fie
     values: dict[str, object] = {}
     spans: dict[str, ast.Span] = {}
     seen: dict[str, ast.Name] = {}
+    meant: set[str] = set()  # keys a misspelt key was taken for: not reported missing as well
     ok = True
     for key, expr in pairs:
         if key.id in seen:
@@ -143,7 +151,11 @@ def read_fields(pairs: Sequence[tuple[ast.Name, ast.Expr]], table: dict[str, Fie
         seen[key.id] = key
         f = table.get(key.id)
         if f is None:
-            hint = did_you_mean(key.id, table) or f"{what} takes: {', '.join(table)}"
+            close = closest(key.id, table)
+            if close:
+                meant.add(close)
+            hint = (f"did you mean `{close}`?" if close else
+                    f"{what} takes: {', '.join(table)}" if table else f"{what} takes no arguments")
             diags.append(Diagnostic("E022", f"unknown key `{key.id}` in {what}", key.span, help=hint))
             ok = False
             continue
@@ -155,10 +167,10 @@ def read_fields(pairs: Sequence[tuple[ast.Name, ast.Expr]], table: dict[str, Fie
         spans[key.id] = expr.span
     for name, f in table.items():
         if name not in values and name not in seen:
-            if f.default is REQUIRED:
+            if f.default is REQUIRED and name not in meant:
                 diags.append(Diagnostic("E023", f"{what} needs `{name}`", span,
                                         help=f"add `{name}: ...`" + (f" ({f.doc})" if f.doc else "")))
                 ok = False
-            else:
+            elif f.default is not REQUIRED:
                 values[name] = f.default
     return Read(ok, values, spans)
