@@ -172,18 +172,18 @@ class _Checker:
         call = self.constructor(d.value, DATA, f"{d.kind} format")
         if call is None:
             return None
+        example = f'{call.func.id}("data/{d.name.id}/*.{"txt" if call.func.id == "text" else "jsonl"}.gz")'
         patterns: list[str] = []
         for arg in call.args:
             items = arg.items if isinstance(arg, ast.List) else (arg,)
             for item in items:
                 if not isinstance(item, ast.String) or not item.value.strip():
                     self.error("E024", f"{call.func.id}(...) takes file globs as strings", item.span,
-                               help=f'{call.func.id}("data/{d.name.id}/*.txt.gz")')
+                               help=example)
                     return None
                 patterns.append(item.value)
         if not patterns:
-            self.error("E023", f"{call.func.id}(...) needs at least one file glob", call.span,
-                       help=f'{call.func.id}("data/{d.name.id}/*.txt.gz")')
+            self.error("E023", f"{call.func.id}(...) needs at least one file glob", call.span, help=example)
             return None
         read = read_fields([(k.name, k.value) for k in call.kwargs], DATA[call.func.id], f"{call.func.id}(...)", call.span, self.diags)
         if not read.ok:
@@ -436,7 +436,10 @@ class _Checker:
                 key, spec = item.id, BaselineSpec(item.id, None, item.span)
             elif isinstance(item, ast.Call) and item.func.id == "mixture" and not item.args and item.kwargs:
                 weights: list[tuple[str, float]] = []
-                for kw in item.kwargs:
+                for j, kw in enumerate(item.kwargs):
+                    if any(k.name.id == kw.name.id for k in item.kwargs[:j]):
+                        self.error("E020", f"source `{kw.name.id}` is given twice in this mixture", kw.name.span)
+                        break
                     w = read_value(kw.name.id, Field("fraction", min=0, max=1), kw.value, self.diags)
                     if w is None or not self.ref(kw.name.id, kw.name.span, scope.sources, "source"):
                         break
