@@ -12,7 +12,7 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[train,lightgbm,report,dev]"
+	$(BIN)/pip install --quiet -e ".[train,lightgbm,report,dev]" --config-settings editable_mode=compat
 
 test: install
 	$(BIN)/python -m pytest
