@@ -34,7 +34,7 @@ _SHAPE = {
     "d_model": Field("int", **POSITIVE, max=2**20),
     "heads": Field("int", **POSITIVE, max=4096),
     "kv_heads": Field("int", None, **POSITIVE, doc="defaults to heads"),
-    "d_ff": Field("int", None, **POSITIVE, doc="defaults to 8/3 d_model rounded up to a multiple of 64"),
+    "d_ff": Field("int", None, **POSITIVE, doc="defaults to 8/3 d_model rounded up to a multiple of 32"),
     "seq_len": Field("int", min=8, max=2**20),
     "tie_embeddings": Field("bool", True),
     "rope_theta": Field("float", 10000.0, **POSITIVE),
@@ -86,7 +86,9 @@ DATA = {"text": {}, "jsonl": {"field": Field("string", "text")}}
 
 
 def default_d_ff(d_model: int) -> int:
-    return -(-8 * d_model // 3 // 64) * 64 if d_model >= 24 else 4 * d_model
+    """SwiGLU hidden width: 8/3 d_model rounded up to a multiple of 32 (the LLaMA rule; the
+    runtime's `runtime.shape.default_ffn_hidden` is the same, tests hold them together)."""
+    return 32 * -(-8 * d_model // 96)
 
 
 @dataclass
