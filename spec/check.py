@@ -394,7 +394,7 @@ class _Checker:
                 return []
             if len(quantities) > 1:
                 self.error("E032", "a constraint may not mix weight(...) and epochs(...)", c.span,
-                           help="write the epoch cap as its own line: epochs(legal) <= 2")
+                           help=f"write the epoch cap as its own line: epochs({next(s for q, s in terms if q == 'epochs')}) <= 2")
                 return []
             quantity = quantities.pop()
             numbers = ln + rn
@@ -407,7 +407,7 @@ class _Checker:
             else:
                 for n in numbers:
                     if n.unit == "%":
-                        self.error("E025", f"epochs are counts, not fractions: `{n.text}`", n.span, help="write epochs(legal) <= 2")
+                        self.error("E025", f"epochs are counts, not fractions: `{n.text}`", n.span, help=f"an epoch cap is a number of passes, e.g. epochs({next(iter(terms))[1]}) <= 2")
                         return []
             rhs = rc - lc
             if len(terms) == 1 and next(iter(terms.values())) < 0:  # -w <= c  ->  w >= -c
@@ -417,11 +417,11 @@ class _Checker:
                 (key, coef), = terms.items()
                 bound = rhs / coef
                 if quantity == "weight" and not -1e-12 <= bound <= 1 + 1e-12:
-                    self.error("E026", f"a weight bound must lie within [0, 100%], got {bound:.4g}", c.span)
+                    self.error("E026", f"a weight bound must lie within [0, 100%], got {bound * 100:.4g}%", c.span)
                     return []
                 if quantity == "epochs" and bound <= 0:
                     self.error("E026", f"an epoch cap must be > 0, got {bound:.4g}", c.span,
-                               help="to leave a source out, write weight(s) == 0")
+                               help=f"to leave {key[1]} out, write weight({key[1]}) == 0")
                     return []
             out.append(ConstraintSpec(quantity, tuple((s, v) for (_, s), v in terms.items()), op, rhs, c.span))
         return out
