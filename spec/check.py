@@ -279,6 +279,13 @@ class _Checker:
                 if n is not None:
                     term(other, coef * n.value, allow_kl)
                     return
+            if isinstance(expr, ast.BinOp) and expr.op == "/" and (n := number_of(expr.right)) and n.value:
+                term(expr.left, coef / n.value, allow_kl)
+                return
+            if isinstance(expr, ast.BinOp) and expr.op in "*/":
+                self.error("E031", "a loss may only be scaled by a nonzero number", expr.span, help=forms)
+                ok = False
+                return
             if isinstance(expr, ast.Call) and expr.func.id == "loss":
                 target = self.loss_target(expr, scope)
                 if target is None:
