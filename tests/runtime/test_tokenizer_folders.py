@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from tokenizers import Tokenizer
 from transformers import AutoTokenizer
 
 from runtime.errors import JobError
@@ -42,6 +44,10 @@ def test_bpe_trains_to_the_vocab_and_round_trips(bpe_folder: Path) -> None:
     assert len(ids) < len(TEXT.encode())  # merges were learned
     hf = AutoTokenizer.from_pretrained(bpe_folder)
     assert hf(TEXT)["input_ids"] == ids and hf.decode(ids) == TEXT
+    longer = (EXAMPLES / "docs/python_docs.txt.gz").read_bytes()
+    longer_text = gzip.decompress(longer).decode()[:20_000]
+    plain = Tokenizer.from_file(str(bpe_folder / "tokenizer.json"))  # without the larger word cache
+    assert tok.tokenizer.encode(longer_text).ids == plain.encode(longer_text).ids
     meta = json.loads((bpe_folder / "mixc_tokenizer.json").read_text())
     assert meta["type"] == "bpe" and meta["vocab_size"] == 600
 

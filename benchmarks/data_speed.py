@@ -1,0 +1,140 @@
+"""Data-path speed: BPE tokenize throughput, the tokenize job's peak memory, sampler headroom.
+
+    python benchmarks/data_speed.py [--corpus ../shared/corpus] [--mb 100]
+
+Figures:
+  bpe_tokenize_mb_s      the whole tokenize job (`python -m runtime`, a subprocess) on a
+                         --mb input with a 4096-id BPE tokenizer: input MB (1e6 bytes) per
+                         wall-clock second, process start, hashing and zarr writes included
+  tokenize_peak_rss_mb   that job's peak resident memory (from wait4's rusage), MiB
+  sampler_over_train     sampler tokens/s for the north-star proxy batch (16 x 128, six
+                         sources) over what a train step consumes. The train step does not
+                         exist yet, so this is measured against a fixed 40,000 tokens/s.
+Reads the shared corpus when it is there (else examples/data) and writes only to a temp dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from runtime.sampler import MixtureSampler  # noqa: E402
+from runtime.tokenizer import encode_batch, load  # noqa: E402
+
+TRAIN_TOKENS_PER_S = 40_000  # placeholder for the proxy train step until it exists
+DOMAINS = ["literature", "code", "legal", "dictionary", "email", "docs"]
+
+
+def figure(name: str, value: float, unit: str = "") -> None:
+    print(f"figure {name} {value:.4g} {unit}".rstrip(), flush=True)
+
+
+def run_job(folder: Path, name: str, job: dict) -> tuple[float, float]:
+    """Run `python -m runtime` on a job; return (wall seconds, peak RSS in MiB)."""
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps({"schema": 1, **job}))
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "runtime", str(path)], cwd=REPO)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{name} job failed")
+    return wall, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def domain_files(corpus: Path | None) -> dict[str, list[Path]]:
+    if corpus is None:
+        return {d: sorted((REPO / "examples/data" / d).glob("*.txt.gz")) for d in DOMAINS}
+    return {d.name: sorted(d.glob("*.txt.gz")) for d in sorted(corpus.iterdir()) if d.is_dir()}
+
+
+def write_input(files: list[Path], out: Path, size: int) -> None:
+    """About `size` bytes of whole documents, cycling through the corpus files."""
+    written = 0
+    with out.open("wb") as f:
+        while True:
+            for file in files:
+                data = gzip.decompress(file.read_bytes()).rstrip(b"\n") + b"\n\n"
+                if written + len(data) >= size:
+                    f.write(data[: data.rfind(b"\n\n", 0, size - written) + 2])
+                    return
+                f.write(data)
+                written += len(data)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "corpus")
+    parser.add_argument("--mb", type=float, default=100.0)
+    args = parser.parse_args()
+    corpus = args.corpus if (args.corpus / "MANIFEST.tsv").is_file() else None
+    print(f"corpus: {corpus or 'examples/data (shared corpus not found)'}; cpus: {os.cpu_count()}")
+    domains = domain_files(corpus)
+    sources = [{"name": d, "format": "text", "field": None, "files": [str(f) for f in fs]} for d, fs in domains.items()]
+
+    with tempfile.TemporaryDirectory(prefix="mixc-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        wall, rss = run_job(tmp, "tokenizer", {"kind": "tokenizer", "type": "bpe", "vocab": 4096, "path": None,
+                                               "sources": sources, "sample_bytes": 12_000_000, "seed": 0,
+                                               "output": str(tmp / "tok")})
+        print(f"bpe training (4096 ids, 12 MB sample over {len(sources)} sources): {wall:.1f} s, peak RSS {rss:.0f} MiB")
+
+        big = tmp / "input.txt"
+        write_input([f for fs in domains.values() for f in fs], big, int(args.mb * 1e6))
+        size_mb = big.stat().st_size / 1e6
+        wall, rss = run_job(tmp, "tokenize", {"kind": "tokenize", "tokenizer": str(tmp / "tok"),
+                                              "source": {"name": "big", "format": "text", "field": None,
+                                                         "files": [str(big)]},
+                                              "store": str(tmp / "store"), "holdout": 0.02, "seed": 0})
+        print(f"tokenize job: {size_mb:.1f} MB in {wall:.1f} s (one subprocess, start-up included)")
+        figure("bpe_tokenize_mb_s", size_mb / wall, "MB/s")
+        figure("tokenize_peak_rss_mb", rss, "MiB")
+
+        tok = load(tmp / "tok")
+        sample = big.read_bytes()[:10_000_000].decode("utf-8", "ignore").split("\n\n")
+        start = time.perf_counter()
+        n_tokens = sum(len(ids) for ids in encode_batch(tok, sample))
+        pure = time.perf_counter() - start
+        print(f"encode only (in process, 10 MB): {10 / pure:.1f} MB/s, {n_tokens / 10e6:.3f} tokens/byte")
+
+        for d in DOMAINS:  # the six example domains, as the north-star experiment tokenizes them
+            files = [str(f) for f in sorted((REPO / "examples/data" / d).glob("*.txt.gz"))]
+            run_job(tmp, f"tok-{d}", {"kind": "tokenize", "tokenizer": str(tmp / "tok"), "store": str(tmp / "ex"),
+                                      "source": {"name": d, "format": "text", "field": None, "files": files},
+                                      "holdout": 0.02, "seed": 0})
+        start = time.perf_counter()
+        sampler = MixtureSampler(tmp / "ex", DOMAINS, [1 / 6] * 6, seq_len=128, batch_size=16, seed=0)
+        print(f"sampler start-up (six example sources, read whole): {time.perf_counter() - start:.2f} s")
+        tokens_per_s = sampler_rate(sampler)
+        print(f"sampler: {tokens_per_s:,.0f} tokens/s; train step: fixed {TRAIN_TOKENS_PER_S:,} tokens/s "
+              "(placeholder until the train step exists)")
+        figure("sampler_over_train", tokens_per_s / TRAIN_TOKENS_PER_S, "x")
+
+        rotating = MixtureSampler(tmp / "store", ["big"], [1.0], seq_len=128, batch_size=16, seed=0,
+                                  resident_tokens=4 << 20)
+        rate = sampler_rate(rotating)
+        print(f"sampler on the {size_mb:.0f} MB source with 4M resident tokens (chunks swapped every "
+              f"{rotating.rotate_steps} steps): {rate:,.0f} tokens/s = {rate / TRAIN_TOKENS_PER_S:.0f} x the placeholder")
+    return 0
+
+
+def sampler_rate(sampler: MixtureSampler, steps: int = 3000) -> float:
+    sampler.batch(0)
+    start = time.perf_counter()
+    for step in range(1, steps + 1):
+        sampler.batch(step)
+    return steps * sampler.batch_size * sampler.seq_len / (time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
