@@ -1,0 +1,125 @@
+"""The compute budget: training FLOPs of every run, turned into hours on the chosen device.
+
+FLOPs come from `runtime.shape` (pure Python, shared with the runtime so both count the
+same way: 6 N active parameters + attention + logits per token). Hours are FLOPs over
+peak x MFU x devices. Exceeding `budget { hours: ... }` is an error at the budget line.
+Imports neither torch nor networkx: `mixc check` runs this as a hook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler.devices import DEVICES
+from runtime.shape import ModelShape, size
+from spec.diagnostics import Diagnostic
+from spec.experiment import Experiment, ModelSpec, RecipeSpec
+
+BYTE_VOCAB = 257  # 256 bytes and the end-of-text token (runtime.tokenizer)
+
+
+@dataclass(frozen=True)
+class Row:
+    what: str  # "proxy runs", "final run", "baselines"
+    recipe: str
+    count: int
+    flops_each: float
+    hours_each: float
+
+
+@dataclass(frozen=True)
+class Estimate:
+    device: str
+    gpus: int
+    mfu: float
+    peak_flops: float
+    rows: tuple[Row, ...]
+
+    @property
+    def total_flops(self) -> float:
+        return sum(r.count * r.flops_each for r in self.rows)
+
+    @property
+    def total_hours(self) -> float:
+        return sum(r.count * r.hours_each for r in self.rows)
+
+    def hours_for(self, flops: float) -> float:
+        return flops / (self.peak_flops * self.mfu * self.gpus) / 3600.0
+
+
+def model_shape(model: ModelSpec, vocab: int) -> ModelShape:
+    return ModelShape(kind=model.kind, layers=model.layers, d_model=model.d_model, heads=model.heads, vocab=vocab,
+                      seq_len=model.seq_len, kv_heads=model.kv_heads, ffn_hidden=model.d_ff, experts=model.experts,
+                      top_k=model.top_k, shared_expert=model.shared_expert, rank=model.rank,
+                      tie_embeddings=model.tie_embeddings)
+
+
+def tokenizer_vocab(experiment: Experiment) -> int:
+    """Vocabulary size: bpe says it, byte is fixed, hf is read from the tokenizer.json."""
+    import json
+
+    t = experiment.tokenizer
+    if t.kind == "bpe":
+        return int(t.vocab)
+    if t.kind == "byte":
+        return BYTE_VOCAB
+    path = Path(experiment.path).resolve().parent / t.path
+    path = path / "tokenizer.json" if path.is_dir() else path
+    data = json.loads(path.read_text(encoding="utf-8"))
+    ids = set(data.get("model", {}).get("vocab", {}).values()) | {a["id"] for a in data.get("added_tokens", [])}
+    return max(ids) + 1
+
+
+def train_flops(experiment: Experiment, recipe: RecipeSpec, vocab: int) -> float:
+    """Training FLOPs of one run of `recipe`, plus the forward passes of its final evaluation."""
+    s = size(model_shape(experiment.model(recipe.model), vocab))
+    sets = len(experiment.sources) + len(experiment.eval_sets)
+    return float(s.flops_per_token) * recipe.tokens + s.flops_per_token / 3 * recipe.eval_tokens * sets
+
+
+def estimate(experiment: Experiment, vocab: int | None = None) -> Estimate:
+    x = experiment
+    b = x.budget
+    device = DEVICES[b.device if b else "cpu"]
+    mfu = (b.mfu if b and b.mfu else None) or device.default_mfu
+    gpus = b.gpus if b else 1
+    vocab = vocab or tokenizer_vocab(x)
+    est = Estimate(device.name, gpus, mfu, device.peak_flops, ())
+    rows = []
+
+    def row(what: str, recipe: RecipeSpec, count: int) -> None:
+        if count:
+            flops = train_flops(x, recipe, vocab)
+            rows.append(Row(what, recipe.name, count, flops, est.hours_for(flops)))
+
+    if x.search:
+        row("proxy runs", x.recipe(x.search.recipe), x.search.runs)
+    if x.final:
+        row("final run", x.recipe(x.final), 1)
+    report_recipe = x.final or (x.search.recipe if x.search else None)
+    if report_recipe:
+        n = sum(1 for bl in x.baselines if bl.name != "natural" or x.search)
+        row("baselines", x.recipe(report_recipe), n)
+    return Estimate(device.name, gpus, mfu, device.peak_flops, tuple(rows))
+
+
+def budget_diagnostics(experiment: Experiment) -> list[Diagnostic]:
+    """The `mixc check` hook: an error at the budget line when the estimate exceeds it."""
+    b = experiment.budget
+    if b is None:
+        return []
+    try:
+        est = estimate(experiment)
+    except (OSError, ValueError, KeyError) as exc:
+        return [Diagnostic("E103", f"cannot estimate the budget: {exc}", b.span)]
+    if est.total_hours <= b.hours:
+        return []
+    parts = ", ".join(f"{r.count} x {r.what} ({r.recipe}) {r.flops_each:.3g} FLOPs each" for r in est.rows)
+    return [Diagnostic(
+        "E103",
+        f"the runs need about {est.total_hours:.3g} h on {est.gpus} x {est.device}, over the budget of {b.hours:g} h",
+        b.span,
+        help=f"{parts}; at {est.peak_flops:.3g} FLOP/s peak x {est.mfu:.0%} MFU. "
+             f"Raise `hours`, train fewer runs or tokens, or state a measured `mfu`.",
+    )]

@@ -1,0 +1,128 @@
+"""Emission: a job graph -> files in the work directory that Snakemake runs.
+
+    <workdir>/Snakefile                  generic rules (compiler/Snakefile, copied verbatim)
+    <workdir>/jobs/<experiment>.index.json   the jobs, their order and resources
+    <workdir>/jobs/<kind>/<name>-<hash8>.json   one job file each: the contract with the runtime
+    <workdir>/profiles/{local,slurm}/config.yaml
+
+No spec string ever lands in code: the Snakefile is the same text for every experiment.
+Every file is written atomically (temp file + rename); job files are content-addressed
+and left alone when already present. This module runs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+
+from compiler.budget import Estimate
+from compiler.lower import Job, jobs
+
+SNAKEFILE = Path(__file__).with_name("Snakefile")
+SCHEMA = 1
+GREEDY_ABOVE = 300  # jobs; Snakemake's ILP scheduler gets slow on large sweeps
+MEM_MB = {"small": 2000, "proxy": 4000, "final": 16000}
+THREADS = {"small": 1, "proxy": 1, "final": 2}
+
+
+@dataclass(frozen=True)
+class Built:
+    workdir: Path
+    index: Path
+    jobs: int
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def job_file_text(job: Job) -> str:
+    return json.dumps({"schema": SCHEMA, "kind": job.kind, **job.config}, indent=1, sort_keys=True) + "\n"
+
+
+def _yaml(mapping: dict) -> str:
+    """A flat YAML mapping (values: str, int, bool, list of str); enough for Snakemake profiles."""
+    lines = []
+    for key, value in mapping.items():
+        if isinstance(value, bool):
+            lines.append(f"{key}: {'true' if value else 'false'}")
+        elif isinstance(value, list):
+            lines.append(f"{key}:")
+            lines.extend(f"  - {json.dumps(v)}" for v in value)
+        elif isinstance(value, dict):
+            lines.append(f"{key}:")
+            lines.extend(f"  {k}: {json.dumps(v)}" for k, v in value.items())
+        else:
+            lines.append(f"{key}: {json.dumps(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def profiles(n_jobs: int) -> dict[str, dict]:
+    common = {
+        "rerun-incomplete": True,
+        "rerun-triggers": ["input", "params", "software-env", "code"],
+        "printshellcmds": False,
+        "show-failed-logs": True,
+    }
+    if n_jobs > GREEDY_ABOVE:
+        common["scheduler"] = "greedy"
+    local = {**common, "cores": "all", "retries": 0}
+    slurm = {
+        **common,
+        "executor": "slurm",
+        "jobs": 200,
+        "retries": 2,
+        "latency-wait": 60,
+        # sacct needs slurmdbd accounting; squeue works everywhere (the plugin falls back to
+        # sacct itself when the cluster's MinJobAge is too short for squeue to see ended jobs).
+        "slurm-status-command": "squeue",
+        "slurm-init-seconds-before-status-checks": 20,
+    }
+    return {"local": local, "slurm": slurm}
+
+
+def emit(graph: nx.DiGraph, experiment_name: str, workdir: str | os.PathLike, estimate: Estimate,
+         python: str = sys.executable) -> Built:
+    """Write the workflow for `graph` into `workdir`; returns where the index is."""
+    workdir = Path(workdir)
+    ordered = jobs(graph)
+    index = {
+        "schema": SCHEMA,
+        "experiment": experiment_name,
+        "python": python,
+        "targets": [j.id for j in ordered if graph.out_degree(j.id) == 0],
+        "jobs": {},
+    }
+    for job in ordered:
+        hours = estimate.hours.get(job.id, 0.0)
+        gpus = estimate.gpus if job.kind == "train" and estimate.device != "cpu" else 0
+        index["jobs"][job.id] = {
+            "kind": job.kind, "entry": job.entry, "after": list(job.after), "class": job.job_class,
+            "threads": THREADS[job.job_class], "mem_mb": MEM_MB[job.job_class], "gpus": gpus,
+            # SLURM time limit: twice the estimate, at least 10 minutes.
+            "runtime_min": max(10, int(hours * 60 * 2) + 1),
+        }
+        path = workdir / job.job_file
+        text = job_file_text(job)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            write_atomic(path, text)
+    write_atomic(workdir / "Snakefile", SNAKEFILE.read_text(encoding="utf-8"))
+    for name, profile in profiles(len(ordered)).items():
+        write_atomic(workdir / "profiles" / name / "config.yaml", _yaml(profile))
+    index_path = workdir / "jobs" / f"{experiment_name}.index.json"
+    write_atomic(index_path, json.dumps(index, indent=1) + "\n")
+    return Built(workdir, index_path, len(ordered))
