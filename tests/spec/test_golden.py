@@ -93,3 +93,29 @@ def test_strict_turns_a_warning_into_failure(capsys, monkeypatch):
     name = next(n for n in COMMITTED if n.startswith("W"))
     assert main(["check", "--strict", str(GOLDEN / f"{name}.mix")]) == 1
     assert capsys.readouterr().out == (ROOT / GOLDEN / f"{name}.expected").read_text()
+
+
+# ---- the reference (spec/LANGUAGE.md) stays in step with the catalogue -----------------
+
+
+def test_language_reference_documents_every_code():
+    text = (ROOT / "spec/LANGUAGE.md").read_text()
+    headings = {line[4:].split(" ", 1)[0]: line[4:] for line in text.splitlines() if line.startswith("### ")}
+    for code, title in CODES.items():
+        assert headings.get(code) == f"{code} {title}", f"spec/LANGUAGE.md needs a heading `### {code} {title}`"
+    assert not set(headings) - set(CODES), f"documented codes not in CODES: {sorted(set(headings) - set(CODES))}"
+
+
+def test_language_reference_examples_check_clean_and_are_formatted():
+    from spec.check import check
+    from spec.fmt import format_text
+    from spec.load import load_bytes
+
+    text = (ROOT / "spec/LANGUAGE.md").read_text()
+    blocks = text.split("```mix\n")[1:]
+    assert blocks, "the reference shows at least one whole spec in a ```mix block"
+    for block in blocks:
+        example = block.split("```", 1)[0]
+        experiment, diags = check(load_bytes(example.encode(), "example.mix"))
+        assert experiment is not None and not diags, diags
+        assert format_text(example)[0] == example
