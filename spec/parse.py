@@ -20,7 +20,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
 from spec import ast
-from spec.diagnostics import Diagnostic
+from spec.diagnostics import Diagnostic, Note
 
 MAX_BYTES = 2 * 1024 * 1024  # a spec is a page or two; anything near this size is a mistake
 MAX_DEPTH = 64  # bracket nesting; deeper is never meant and would strain recursion later
@@ -110,6 +110,7 @@ def _scan(text: str, path: str, lines: _Lines) -> tuple[list[ast.Comment], list[
     comments: list[ast.Comment] = []
     diags: list[Diagnostic] = []
     stack: list[tuple[str, int]] = []
+    suspect: int | None = None  # a `{` whose `}` is less indented than its own line: likely left open
     for m in _SCAN.finditer(text):
         tok = m.group()
         if tok[0] == "#":
@@ -131,12 +132,25 @@ def _scan(text: str, path: str, lines: _Lines) -> tuple[list[ast.Comment], list[
                 diags.append(Diagnostic("E004", f"unexpected `{tok}`{expected}", lines.span(path, m.start(), m.end()),
                                         help="remove it, or add the bracket it closes"))
                 return comments, diags
-            stack.pop()
+            opened, start = stack.pop()
+            if opened == "{" and suspect is None and _indent(text, m.start()) < _indent(text, start):
+                suspect = start
     if stack:
         tok, start = stack[-1]
+        notes = ()
+        if suspect is not None and suspect > start:
+            notes = (Note("this `{` may be the one left open: the `}` that closes it is less indented than its line",
+                          lines.span(path, suspect, suspect + 1)),)
         diags.append(Diagnostic("E004", f"`{tok}` is never closed", lines.span(path, start, start + 1),
-                                help=f"add `{_OPEN[tok]}` where this block or expression ends"))
+                                help=f"add `{_OPEN[tok]}` where this block or expression ends", notes=notes))
     return comments, diags
+
+
+def _indent(text: str, offset: int) -> int:
+    """Indentation of the line holding `offset`."""
+    start = text.rfind("\n", 0, offset) + 1
+    line = text[start:offset]
+    return len(line) - len(line.lstrip(" \t"))
 
 
 def _describe(terminal: str) -> str:
