@@ -242,6 +242,14 @@ class _Checker:
                    help=did_you_mean(name, table) or (f"defined {kind}s: {', '.join(table)}" if table else f"no {kind} is defined"))
         return False
 
+    def source_ref(self, name: str, span: ast.Span, scope: _Scope) -> bool:
+        """A name that must be a source: weights, epochs and mixtures range over sources only."""
+        if name in scope.evals:
+            self.error("E021", f"`{name}` is an evaluation set, not a source", span,
+                       help="weights, epochs and mixtures range over sources; an evaluation set only has a loss")
+            return False
+        return self.ref(name, span, scope.sources, "source")
+
     def recipe(self, r: ast.Recipe, scope: _Scope) -> RecipeSpec | None:
         read = read_fields([(e.key, e.value) for e in r.body.entries], RECIPE, f"train {r.name.id}", r.span, self.diags)
         v = read.values
@@ -348,7 +356,7 @@ class _Checker:
                 self.error("E032", f"{expr.func.id}(...) takes one source name", expr.span, help="weight(code) <= 40%")
                 return None
             name = expr.args[0]
-            if not self.ref(name.id, name.span, scope.sources, "source"):
+            if not self.source_ref(name.id, name.span, scope):
                 return None
             return {(expr.func.id, name.id): 1.0}, 0.0, []
         if isinstance(expr, ast.Neg):
@@ -450,7 +458,7 @@ class _Checker:
                         self.error("E020", f"source `{kw.name.id}` is given twice in this mixture", kw.name.span)
                         break
                     w = read_value(kw.name.id, Field("fraction", min=0, max=1), kw.value, self.diags)
-                    if w is None or not self.ref(kw.name.id, kw.name.span, scope.sources, "source"):
+                    if w is None or not self.source_ref(kw.name.id, kw.name.span, scope):
                         break
                     weights.append((kw.name.id, float(w)))
                 else:
