@@ -94,13 +94,11 @@ def estimate(experiment: Experiment, vocab: int | None = None) -> Estimate:
             rows.append(Row(what, recipe.name, count, flops, est.hours_for(flops)))
 
     if x.search:
-        row("proxy runs", x.recipe(x.search.recipe), x.search.runs)
+        proxy = x.recipe(x.search.recipe)
+        row("proxy runs", proxy, x.search.runs)
+        row("chosen-mixture and baseline runs", proxy, 1 + len(x.baselines))
     if x.final:
         row("final run", x.recipe(x.final), 1)
-    report_recipe = x.final or (x.search.recipe if x.search else None)
-    if report_recipe:
-        n = sum(1 for bl in x.baselines if bl.name != "natural" or x.search)
-        row("baselines", x.recipe(report_recipe), n)
     return Estimate(device.name, gpus, mfu, device.peak_flops, tuple(rows))
 
 

@@ -16,6 +16,11 @@ from typing import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("check", "check .mix files and print diagnostics"),
     "fmt": ("fmt", "rewrite .mix files in the canonical layout"),
+    "plan": ("plan", "show the jobs a spec compiles to, with FLOPs and estimated hours"),
+    "graph": ("graph", "print the job graph as Graphviz dot or Mermaid"),
+    "build": ("build", "compile a spec into a Snakemake workflow"),
+    "run": ("run", "build a spec and run its workflow with Snakemake"),
+    "report": ("report", "summarise a finished run: markdown, HTML with plots, a results zarr store"),
     "law": ("law", "fit, evaluate and solve mixing laws on runs from CSV files"),
 }
 

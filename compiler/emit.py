@@ -108,7 +108,7 @@ def emit(graph: nx.DiGraph, experiment_name: str, workdir: str | os.PathLike, es
         "jobs": {},
     }
     for job in ordered:
-        hours = estimate.hours.get(job.id, 0.0)
+        hours = estimate.hours_for(job.flops)
         gpus = estimate.gpus if job.kind == "train" and estimate.device != "cpu" else 0
         index["jobs"][job.id] = {
             "kind": job.kind, "entry": job.entry, "after": list(job.after), "class": job.job_class,

@@ -1,7 +1,12 @@
 """Lowering: a checked Experiment -> a graph of jobs (networkx DiGraph, nodes are job ids).
 
-    tokenizer -> tokenize/<source> -> design -> train/<proxy i> -> fit -> solve -> train/final -> report
-                                         \\-> train/<baseline>  ------------------------------/
+    tokenizer -> tokenize/<source> -> design -> train/<proxy i> -> fit -> solve -> train/final  -> report
+                                         \\-> train/<baselines>                 \\-> train/chosen -/
+
+Baselines and `chosen` (the solved mixture) are trained with the proxy recipe, so that the
+law's prediction for the chosen mixture, its measured loss and the baselines' losses are
+all at one scale; the final run is the target model on the chosen mixture. Changing only
+the final recipe therefore reruns only the final run and the report.
 
 Each job's config is fully resolved JSON; its id is `<kind>/<name>-<hash8>` where the hash
 covers its name, config and inputs' hashes (compiler.hashing), and its outputs live in that
@@ -92,7 +97,7 @@ class _Builder:
             found.extend(sorted(p for p in glob.glob(full, recursive=True) if os.path.isfile(p)))
         if not found:
             self.diags.append(Diagnostic("E101", f"{d.name}: no file matches {', '.join(repr(p) for p in d.patterns)}",
-                                         d.span, help=f"globs are relative to the spec's folder ({self.base})"))
+                                         d.span, help=f"globs are relative to the spec's folder ({os.path.relpath(self.base)})"))
             return None
         return list(dict.fromkeys(os.path.abspath(p) for p in found))
 
@@ -171,14 +176,11 @@ class _Builder:
             return self.add("train", name, config, after, "runtime", "proxy" if role == "proxy" else "final",
                             flops=train_flops(x, recipe, vocab))
 
-        runs: list[Job] = []
-        baseline_runs: list[Job] = []
-        final_run = None
-        design = fit = solve = None
-        report_recipe = x.recipe(x.final) if x.final else (x.recipe(x.search.recipe) if x.search else None)
         constraints = [{"quantity": c.quantity, "coefs": [list(p) for p in c.coefs], "op": c.op, "rhs": c.rhs,
                         "label": f"{Path(c.span.file).name}:{c.span.line}"} for c in x.constraints]
         sources = [{"name": s.name, "group": groups[s.name]} for s in x.sources]
+        measured: list[Job] = []  # every train job, in the report's order
+        design = fit = solve = None
         if x.search is not None:
             proxy = x.recipe(x.search.recipe)
             design = self.add("design", x.name, {
@@ -187,11 +189,11 @@ class _Builder:
                 "output": None,
             }, tokenize_jobs, "compiler.jobs")
             width = len(str(x.search.runs - 1))
-            for i in range(x.search.runs):
-                runs.append(train(proxy, f"{x.name}_proxy{i:0{width}d}", "proxy", None, design, f"run{i}"))
-            targets = sorted({t.target for t in x.objective.terms}) if x.objective else []
+            runs = [train(proxy, f"{x.name}_proxy{i:0{width}d}", "proxy", None, design, f"run{i}")
+                    for i in range(x.search.runs)]
             fit = self.add("fit", x.name, {
-                "law": x.search.law, "seed": x.seed, "design": design.folder, "targets": targets,
+                "law": x.search.law, "seed": x.seed, "design": design.folder,
+                "targets": sorted({t.target for t in x.objective.terms}),
                 "runs": [j.folder for j in runs], "sources": [s.name for s in x.sources], "output": None,
             }, [design, *runs], "compiler.jobs")
             o = x.objective
@@ -199,34 +201,31 @@ class _Builder:
                 "fit": fit.folder, "design": design.folder, "sources": [s.name for s in x.sources],
                 "objective": {"kind": o.kind, "terms": [[t.coef, t.target] for t in o.terms], "kl": o.kl,
                               "kl_prior": o.kl_prior},
-                "constraints": constraints, "tokens": report_recipe.tokens, "output": None,
+                "constraints": constraints, "tokens": x.recipe(x.final).tokens if x.final else proxy.tokens,
+                "output": None,
             }, [fit, design], "compiler.jobs")
-            if x.final:
-                final_run = train(x.recipe(x.final), f"{x.name}_final", "final", None, solve, "solved")
-        if report_recipe is not None:
+            measured += runs
             n = len(x.sources)
             for b in x.baselines:
                 if b.name == "uniform":
-                    baseline_runs.append(train(report_recipe, f"{x.name}_uniform", "baseline", [1.0 / n] * n))
+                    measured.append(train(proxy, f"{x.name}_uniform", "baseline", [1.0 / n] * n))
                 elif b.name == "natural":
-                    if design is None:
-                        continue
-                    baseline_runs.append(train(report_recipe, f"{x.name}_natural", "baseline", None, design, "natural"))
+                    measured.append(train(proxy, f"{x.name}_natural", "baseline", None, design, "natural"))
                 else:
                     w = dict(b.weights)
-                    baseline_runs.append(train(report_recipe, f"{x.name}_{b.name}", "baseline",
-                                               [w.get(s.name, 0.0) for s in x.sources]))
-        everything = [j for j in (design, fit, solve, final_run) if j is not None] + runs + baseline_runs
+                    measured.append(train(proxy, f"{x.name}_{b.name}", "baseline", [w.get(s.name, 0.0) for s in x.sources]))
+            measured.append(train(proxy, f"{x.name}_chosen", "chosen", None, solve, "solved"))
+            if x.final:
+                measured.append(train(x.recipe(x.final), f"{x.name}_final", "final", None, solve, "solved"))
         self.add("report", x.name, {
             "experiment": x.name, "sources": [s.name for s in x.sources], "eval_sets": list(eval_sets),
             "design": design.folder if design else None, "fit": fit.folder if fit else None,
             "solve": solve.folder if solve else None,
-            "runs": [{"name": j.name, "role": j.config["role"], "output": j.folder} for j in (*runs, *baseline_runs)]
-                    + ([{"name": final_run.name, "role": "final", "output": final_run.folder}] if final_run else []),
+            "runs": [{"name": j.name, "role": j.config["role"], "output": j.folder} for j in measured],
             "objective": ({"kind": x.objective.kind, "terms": [[t.coef, t.target] for t in x.objective.terms]}
                           if x.objective else None),
             "output": None,
-        }, everything or tokenize_jobs, "compiler.jobs")
+        }, [j for j in (design, fit, solve) if j is not None] + measured or tokenize_jobs, "compiler.jobs")
         return self.graph
 
 

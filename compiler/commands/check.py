@@ -1,7 +1,8 @@
 """`mixc check FILE...`: parse and check specs; print diagnostics in the chosen format.
 
 Exit 0 when clean (warnings allowed), 1 on errors (or warnings with --strict), 2 when a
-file cannot be read. Imports only `spec` (no cvxpy, no snakemake, no torch).
+file cannot be read. Besides `spec` it runs the compiler's light hooks (budget, constraint
+feasibility); nothing here imports torch, snakemake or networkx.
 """
 
 from __future__ import annotations
@@ -62,5 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _hooks() -> tuple:
-    """Checks that need the compiler; none are registered yet."""
-    return ()
+    """Checks that need the compiler (budget, constraint feasibility); they import nothing heavy."""
+    from compiler.pipeline import hooks
+
+    return hooks()

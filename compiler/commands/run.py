@@ -1,0 +1,72 @@
+"""`mixc run FILE`: build the workflow, then run it with Snakemake (local by default).
+
+`--profile slurm` submits to a SLURM cluster through Snakemake's SLURM executor, with the
+same job files. Arguments after `--` go to Snakemake unchanged. When the run finishes,
+the result table of the report job is printed. Ctrl-C stops Snakemake, which stops its
+jobs; a job only counts as done once its marker is written, after it succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HELP = "build a spec and run its workflow with Snakemake"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("extra", nargs="*", metavar="-- SNAKEMAKE_ARGS", help="passed to Snakemake after `--`")
+    p.add_argument("-o", "--output", metavar="DIR", help="work directory (default: .mixc/ beside the spec)")
+    p.add_argument("--cores", type=int, default=None, help="cores to use locally (default: all)")
+    p.add_argument("--profile", default="local", help="local (default), slurm, or a profile folder")
+    p.add_argument("--dry-run", "-n", action="store_true", help="show what would run; run nothing")
+
+
+def snakemake_command(workdir: Path, index: Path, profile: str, cores: int | None, dry_run: bool,
+                      extra: list[str]) -> list[str]:
+    profile_dir = workdir / "profiles" / profile if profile in ("local", "slurm") else Path(profile).resolve()
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(workdir / "Snakefile"), "--directory", str(workdir),
+           "--profile", str(profile_dir), "--config", f"index={index.relative_to(workdir)}"]
+    if profile != "slurm":
+        cmd += ["--cores", str(cores or os.cpu_count() or 1)]
+    if dry_run:
+        cmd.append("--dry-run")
+    return cmd + extra
+
+
+def run(args: argparse.Namespace) -> int:
+    from compiler.budget import estimate
+    from compiler.emit import emit
+    from compiler.pipeline import Stop, compiled, default_workdir
+    from compiler.results import result_table
+
+    workdir = Path(args.output or default_workdir(args.file)).resolve()
+    try:
+        c = compiled(args.file, workdir)
+    except Stop as stop:
+        return stop.status
+    built = emit(c.graph, c.experiment.name, workdir, estimate(c.experiment))
+    cmd = snakemake_command(workdir, built.index, args.profile, args.cores, args.dry_run, args.extra)
+    print(f"mixc: {built.jobs} jobs in {workdir}; running Snakemake ({args.profile})", file=sys.stderr)
+    proc = subprocess.Popen(cmd)
+    try:
+        status = proc.wait()
+    except KeyboardInterrupt:
+        status = proc.wait()  # Snakemake got the same SIGINT and stops its jobs; wait for it
+        print("mixc: interrupted; rerun the same command to continue from the finished jobs", file=sys.stderr)
+        return 130
+    if status != 0:
+        print(f"mixc: Snakemake failed (exit {status}); the failed job's log is named above, under {workdir / 'logs'}; "
+              "rerun the same command to continue from the finished jobs", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        return 0
+    index = json.loads(built.index.read_text())
+    report_id = next(j for j, info in index["jobs"].items() if info["kind"] == "report")
+    print(result_table(workdir / report_id))
+    return 0

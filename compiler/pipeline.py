@@ -1,0 +1,77 @@
+"""From a spec path to the compiler's products, reporting diagnostics on the way.
+
+The commands (`plan`, `graph`, `build`, `run`) all start the same way: check the spec
+with the compiler's hooks (budget, constraint feasibility), then lower it. This module is
+that shared start; it prints diagnostics but decides nothing about output formats.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from spec.check import check
+from spec.diagnostics import Diagnostic, render_text
+from spec.experiment import Experiment
+from spec.load import load
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+
+class Stop(Exception):
+    """Compilation cannot go on; `status` is the exit status (diagnostics already printed)."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Compiled:
+    experiment: Experiment
+    graph: "nx.DiGraph"
+    texts: dict[str, str]
+
+
+def hooks(with_budget: bool = True) -> tuple:
+    """The checks that need the compiler, in the order they run."""
+    from compiler.budget import budget_diagnostics
+
+    return (budget_diagnostics,) if with_budget else ()
+
+
+def report(diags: list[Diagnostic], texts: dict[str, str]) -> None:
+    if diags:
+        sys.stderr.write(render_text(diags, texts))
+
+
+def checked(path: str, with_budget: bool = True) -> tuple[Experiment, dict[str, str]]:
+    try:
+        loaded = load(path)
+    except OSError as exc:
+        print(f"mixc: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        raise Stop(2) from None
+    experiment, diags = check(loaded, hooks=hooks(with_budget))
+    report(diags, loaded.texts)
+    if experiment is None:
+        raise Stop(1)
+    return experiment, loaded.texts
+
+
+def compiled(path: str, workdir: str | Path = ".", with_budget: bool = True) -> Compiled:
+    from compiler.lower import lower
+
+    experiment, texts = checked(path, with_budget)
+    graph, diags = lower(experiment, workdir)
+    report(diags, texts)
+    if graph is None:
+        raise Stop(1)
+    return Compiled(experiment, graph, texts)
+
+
+def default_workdir(spec_path: str) -> Path:
+    """Where `mixc run` keeps its work when not told: `.mixc/` beside the spec."""
+    return Path(spec_path).resolve().parent / ".mixc"
