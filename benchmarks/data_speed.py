@@ -6,6 +6,7 @@ Figures:
   bpe_tokenize_mb_s      the whole tokenize job (`python -m runtime`, a subprocess) on a
                          --mb input with a 4096-id BPE tokenizer: input MB (1e6 bytes) per
                          wall-clock second, process start, hashing and zarr writes included
+  bpe_tokenize_mb_per_cpu_s  the same per CPU-second the job used (context on a shared machine)
   tokenize_peak_rss_mb   that job's peak resident memory (from wait4's rusage), MiB
   sampler_over_train     sampler tokens/s for the north-star proxy batch (16 x 128, six
                          sources) over what a train step consumes. The train step does not
@@ -39,8 +40,8 @@ def figure(name: str, value: float, unit: str = "") -> None:
     print(f"figure {name} {value:.4g} {unit}".rstrip(), flush=True)
 
 
-def run_job(folder: Path, name: str, job: dict) -> tuple[float, float]:
-    """Run `python -m runtime` on a job; return (wall seconds, peak RSS in MiB)."""
+def run_job(folder: Path, name: str, job: dict) -> tuple[float, float, float]:
+    """Run `python -m runtime` on a job; return (wall seconds, peak RSS in MiB, CPU seconds)."""
     path = folder / f"{name}.json"
     path.write_text(json.dumps({"schema": 1, **job}))
     start = time.perf_counter()
@@ -49,7 +50,7 @@ def run_job(folder: Path, name: str, job: dict) -> tuple[float, float]:
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{name} job failed")
-    return wall, usage.ru_maxrss / 1024  # Linux reports KiB
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # Linux reports KiB
 
 
 def domain_files(corpus: Path | None) -> dict[str, list[Path]]:
@@ -84,7 +85,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="mixc-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        wall, rss = run_job(tmp, "tokenizer", {"kind": "tokenizer", "type": "bpe", "vocab": 4096, "path": None,
+        wall, rss, _ = run_job(tmp, "tokenizer", {"kind": "tokenizer", "type": "bpe", "vocab": 4096, "path": None,
                                                "sources": sources, "sample_bytes": 12_000_000, "seed": 0,
                                                "output": str(tmp / "tok")})
         print(f"bpe training (4096 ids, 12 MB sample over {len(sources)} sources): {wall:.1f} s, peak RSS {rss:.0f} MiB")
@@ -92,12 +93,16 @@ def main() -> int:
         big = tmp / "input.txt"
         write_input([f for fs in domains.values() for f in fs], big, int(args.mb * 1e6))
         size_mb = big.stat().st_size / 1e6
-        wall, rss = run_job(tmp, "tokenize", {"kind": "tokenize", "tokenizer": str(tmp / "tok"),
+        load_before = os.getloadavg()[0]
+        wall, rss, cpu = run_job(tmp, "tokenize", {"kind": "tokenize", "tokenizer": str(tmp / "tok"),
                                               "source": {"name": "big", "format": "text", "field": None,
                                                          "files": [str(big)]},
                                               "store": str(tmp / "store"), "holdout": 0.02, "seed": 0})
-        print(f"tokenize job: {size_mb:.1f} MB in {wall:.1f} s (one subprocess, start-up included)")
+        print(f"tokenize job: {size_mb:.1f} MB in {wall:.1f} s wall, {cpu:.1f} s CPU (one subprocess, start-up "
+              f"included); load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         figure("bpe_tokenize_mb_s", size_mb / wall, "MB/s")
+        # what 2 uncontended cores would give if the job kept both busy: context when the machine is shared
+        figure("bpe_tokenize_mb_per_cpu_s", size_mb / cpu, "MB/CPU-s")
         figure("tokenize_peak_rss_mb", rss, "MiB")
 
         tok = load(tmp / "tok")
