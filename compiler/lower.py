@@ -21,6 +21,7 @@ line) but reads no data and runs nothing.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -49,7 +50,7 @@ class Job:
     job_class: str  # resources class in the profiles: small | proxy | final
     flops: float = 0.0  # training FLOPs (train jobs)
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
         return f"{self.kind}/{self.name}-{self.digest[:8]}"
 
@@ -149,8 +150,17 @@ class _Builder:
         eval_sets = {d.name: {"group": groups[d.name], "split": "valid"} for d in x.sources}
         eval_sets.update({d.name: {"group": groups[d.name], "split": "train"} for d in x.eval_sets})
         vocab = tokenizer_vocab(x)
+        flops = {r.name: train_flops(x, r, vocab) for r in x.recipes}
+
+        templates: dict[tuple[str, str], str] = {}  # (recipe, role) -> config JSON: sweeps reuse one
 
         def train_template(recipe: RecipeSpec, role: str) -> dict:
+            key = (recipe.name, role)
+            if key not in templates:
+                templates[key] = json.dumps(new_template(recipe, role))
+            return json.loads(templates[key])
+
+        def new_template(recipe: RecipeSpec, role: str) -> dict:
             model = x.model(recipe.model)
             shape = model_shape(model, vocab).resolved()
             return {
@@ -174,7 +184,7 @@ class _Builder:
                 config["weights_file"] = {"path": f"{decided_by.folder}/mixtures.json", "key": key}
             after = tokenize_jobs + ([decided_by] if decided_by else [])
             return self.add("train", name, config, after, "runtime", "proxy" if role == "proxy" else "final",
-                            flops=train_flops(x, recipe, vocab))
+                            flops=flops[recipe.name])
 
         constraints = [{"quantity": c.quantity, "coefs": [list(p) for p in c.coefs], "op": c.op, "rhs": c.rhs,
                         "label": f"{Path(c.span.file).name}:{c.span.line}"} for c in x.constraints]
