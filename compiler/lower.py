@@ -211,7 +211,11 @@ class _Builder:
                 "fit": fit.folder, "design": design.folder, "sources": [s.name for s in x.sources],
                 "objective": {"kind": o.kind, "terms": [[t.coef, t.target] for t in o.terms], "kl": o.kl,
                               "kl_prior": o.kl_prior},
-                "constraints": constraints, "tokens": x.recipe(x.final).tokens if x.final else proxy.tokens,
+                "constraints": constraints,
+                # Epoch caps bound the final run's draws; without caps the token count does not
+                # matter, and leaving it out keeps a change to the final recipe from re-solving.
+                "tokens": (x.recipe(x.final).tokens if x.final else proxy.tokens)
+                if any(c.quantity == "epochs" for c in x.constraints) else None,
                 "output": None,
             }, [fit, design], "compiler.jobs")
             measured += runs
