@@ -140,18 +140,8 @@ def _join(parts: list[str]) -> str:
 
 
 def _jsonl_documents(path: Path, field: str, stats: ReadStats) -> Iterator[str]:
-    buffer: list[bytes] = []  # a line longer than MAX_LINE_BYTES arrives in pieces
-    line_no = 0
-    start = 0
-    for offset, piece in _lines(path, stats):
-        if not buffer:
-            start = offset
-        buffer.append(piece)
-        if not piece.endswith(b"\n"):
-            continue
-        line_no += 1
-        raw, buffer = b"".join(buffer), []
-        doc = _jsonl_document(path, line_no, start, raw, field)
+    for line_no, (offset, raw) in enumerate(_whole_lines(path, stats), start=1):
+        doc = _jsonl_document(path, line_no, offset, raw, field)
         if doc is None:
             continue
         if not doc:
@@ -159,13 +149,21 @@ def _jsonl_documents(path: Path, field: str, stats: ReadStats) -> Iterator[str]:
             continue
         stats.documents += 1
         yield doc
-    if buffer:
-        doc = _jsonl_document(path, line_no + 1, start, b"".join(buffer), field)
-        if doc:
-            stats.documents += 1
-            yield doc
-        elif doc == "":
-            stats.skipped_empty += 1
+
+
+def _whole_lines(path: Path, stats: ReadStats) -> Iterator[tuple[int, bytes]]:
+    """Lines joined back from the capped pieces `_lines` reads (JSON needs a whole line)."""
+    pieces: list[bytes] = []
+    start = 0
+    for offset, piece in _lines(path, stats):
+        if not pieces:
+            start = offset
+        pieces.append(piece)
+        if piece.endswith(b"\n"):
+            yield start, b"".join(pieces)
+            pieces = []
+    if pieces:
+        yield start, b"".join(pieces)
 
 
 def _jsonl_document(path: Path, line_no: int, offset: int, raw: bytes, field: str) -> str | None:

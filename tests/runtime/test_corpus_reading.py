@@ -127,3 +127,10 @@ def test_round_trip_any_documents(tmp_path_factory, docs: list[str], line_cap: i
         assert docs_of(text_spec(path)) == docs
     finally:
         corpus_io.MAX_LINE_BYTES = saved
+
+
+def test_jsonl_lines_longer_than_the_read_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(corpus_io, "MAX_LINE_BYTES", 5)
+    docs = ["a long document é with ünïcode spanning many reads", "short", "last line has no newline"]
+    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps({"t": d}, ensure_ascii=False) for d in docs))
+    assert docs_of(SourceSpec("j", "jsonl", "t", (str(tmp_path / "d.jsonl"),))) == docs
