@@ -1,0 +1,127 @@
+"""Proxy designs: which mixtures the small proxy runs train on.
+
+Two methods, both seeded (the same arguments give the same mixtures) and both always
+inside the polytope:
+- "dirichlet" (RegMix, Liu et al. 2024, sec. 3): Dirichlet draws around a prior (the
+  natural token shares or uniform) over a range of concentrations, tiny weights zeroed,
+  duplicates removed, draws outside the polytope rejected; if rejection cannot fill the
+  design in a bounded number of tries, hit-and-run samples fill the rest.
+- "spacefilling": greedy farthest-point (maximin) selection from hit-and-run samples.
+Named mixtures (baselines) are added first when they lie inside the polytope.
+This module decides mixtures only; it trains and fits nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from compiler.mixture.polytope import Polytope, sample
+
+METHODS = ("dirichlet", "spacefilling")
+
+
+@dataclass(frozen=True)
+class DesignConfig:
+    method: str = "dirichlet"
+    runs: int = 8
+    seed: int = 0
+    concentrations: tuple[float, float] = (0.1, 5.0)  # log-uniform range of the Dirichlet scale
+    min_weight: float = 1e-3  # weights below this are zeroed (then renormalised)
+    decimals: int = 4  # rounding used to recognise duplicates
+    max_tries: int = 200  # rejection draws allowed per wanted mixture before the fallback
+
+
+@dataclass(frozen=True)
+class Design:
+    sources: tuple[str, ...]
+    mixtures: np.ndarray  # (runs, sources)
+    origin: tuple[str, ...]  # per row: "dirichlet", "hit-and-run", "spacefilling" or a baseline's name
+
+
+def prior_weights(sources: tuple[str, ...], prior: str, tokens: Mapping[str, float] | None = None) -> np.ndarray:
+    """"uniform", or "natural": each source's share of all tokens."""
+    if prior == "uniform":
+        return np.full(len(sources), 1.0 / len(sources))
+    if prior == "natural":
+        if tokens is None or any(s not in tokens for s in sources):
+            raise ValueError("the natural prior needs a token count for every source")
+        t = np.array([float(tokens[s]) for s in sources])
+        if t.sum() <= 0:
+            raise ValueError("the natural prior needs some tokens")
+        return t / t.sum()
+    raise ValueError(f"unknown prior {prior!r} (natural or uniform)")
+
+
+class _Collector:
+    """Keeps distinct mixtures (by rounded key) inside the polytope."""
+
+    def __init__(self, poly: Polytope, decimals: int) -> None:
+        self.poly, self.decimals = poly, decimals
+        self.rows: list[np.ndarray] = []
+        self.origin: list[str] = []
+        self.keys: set[bytes] = set()
+
+    def add(self, w: np.ndarray, origin: str) -> bool:
+        key = np.round(w, self.decimals).tobytes()
+        if key in self.keys or not self.poly.contains(w)[0]:
+            return False
+        self.keys.add(key)
+        self.rows.append(w)
+        self.origin.append(origin)
+        return True
+
+
+def _zero_small(W: np.ndarray, min_weight: float) -> np.ndarray:
+    W = np.where(W < min_weight, 0.0, W)
+    s = W.sum(axis=1, keepdims=True)
+    return W / np.where(s > 0, s, 1.0)
+
+
+def design(poly: Polytope, config: DesignConfig, prior: np.ndarray,
+           named: Mapping[str, np.ndarray] | None = None) -> Design:
+    """`config.runs` distinct mixtures inside `poly`; `named` ones (baselines) first, if inside."""
+    if config.method not in METHODS:
+        raise ValueError(f"unknown design method {config.method!r} ({', '.join(METHODS)})")
+    if config.runs < 1:
+        raise ValueError("a design needs at least one run")
+    rng = np.random.default_rng(config.seed)
+    got = _Collector(poly, config.decimals)
+    for name, w in (named or {}).items():
+        if len(got.rows) < config.runs:
+            got.add(np.asarray(w, dtype=float), name)
+    want = config.runs - len(got.rows)
+    if config.method == "dirichlet" and want > 0:
+        lo, hi = np.log(config.concentrations[0]), np.log(config.concentrations[1])
+        base = np.maximum(np.asarray(prior, dtype=float), 1e-6)
+        base = base / base.sum() * len(base)  # mean concentration 1 per source at scale 1
+        tries = config.max_tries * want
+        while len(got.rows) < config.runs and tries > 0:
+            batch = min(tries, 4 * want)
+            tries -= batch
+            scale = np.exp(rng.uniform(lo, hi, size=batch))
+            W = _zero_small(rng.gamma(base[None, :] * scale[:, None]), config.min_weight)
+            for w in W[poly.contains(W)]:
+                if len(got.rows) >= config.runs:
+                    break
+                if w.sum() > 0:
+                    got.add(w, "dirichlet")
+    if len(got.rows) < config.runs:
+        # Fallback (and the space-filling method): hit-and-run samples, farthest point first.
+        pool = sample(poly, max(64, 20 * config.runs), seed=int(rng.integers(2**31)))
+        origin = "spacefilling" if config.method == "spacefilling" else "hit-and-run"
+        chosen = np.array(got.rows) if got.rows else None
+        dist = (np.min(np.linalg.norm(pool[:, None, :] - chosen[None, :, :], axis=2), axis=1)
+                if chosen is not None else np.full(len(pool), np.inf))
+        while len(got.rows) < config.runs and np.any(dist > 0):
+            i = int(np.argmax(dist)) if chosen is not None or len(got.rows) else int(rng.integers(len(pool)))
+            if got.add(pool[i], origin):
+                chosen = pool[i][None, :] if chosen is None else np.vstack([chosen, pool[i]])
+            dist = np.minimum(dist, np.linalg.norm(pool - pool[i], axis=1))
+            dist[i] = 0.0
+    if len(got.rows) < config.runs:
+        raise ValueError(f"the constraints leave room for only {len(got.rows)} distinct mixtures, "
+                         f"fewer than the {config.runs} runs asked for")
+    return Design(poly.sources, np.array(got.rows), tuple(got.origin))
