@@ -68,5 +68,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     index = json.loads(built.index.read_text())
     report_id = next(j for j, info in index["jobs"].items() if info["kind"] == "report")
-    print(result_table(workdir / report_id))
+    print(result_table(json.loads((workdir / report_id / "summary.json").read_text())))
+    print(f"\nreport: {workdir / report_id / 'report.html'}")
     return 0

@@ -1,0 +1,61 @@
+"""The fit job: a mixing law from the proxy runs' mixtures and measured losses.
+
+Writes `law.json` (the law, with its cross-validation figures) and `runs.json` (the
+table it was fitted on: each run's mixture and losses).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+REQUIRED = ("law", "seed", "design", "targets", "runs", "sources", "output")
+
+
+def measured_losses(run_folder: str) -> dict[str, float]:
+    """Per evaluation set loss of one finished train job."""
+    from compiler.jobs.common import JobFailed, read_json
+
+    metrics = read_json(Path(run_folder) / "eval.json", "the run's evaluation")
+    losses = metrics.get("losses") if isinstance(metrics, dict) else None
+    if not isinstance(losses, dict):
+        raise JobFailed(f"{run_folder}/eval.json: no 'losses'")
+    return {k: float(v) for k, v in losses.items()}
+
+
+def run(config: dict[str, Any]) -> None:
+    import numpy as np
+
+    from compiler.jobs.common import JobFailed, read_json, write_json
+    from compiler.mixture.laws import CV_FOLDS, LAWS, fit_law, min_rows
+    from runtime.atomic import atomic_directory
+
+    mixtures = read_json(Path(config["design"]) / "mixtures.json", "the design")["mixtures"]
+    X, Y, table = [], [], []
+    for i, folder in enumerate(config["runs"]):
+        losses = measured_losses(folder)
+        missing = [t for t in config["targets"] if t not in losses]
+        if missing:
+            raise JobFailed(f"{folder}/eval.json: no loss for {', '.join(missing)}")
+        X.append(mixtures[f"run{i}"])
+        Y.append([losses[t] for t in config["targets"]])
+        table.append({"run": folder, "mixture": mixtures[f"run{i}"], "losses": losses})
+    X, Y = np.array(X), np.array(Y)
+    if not np.all(np.isfinite(Y)):
+        raise JobFailed("a proxy run's loss is not finite; see the runs' eval.json")
+    name = config["law"]
+    # Cross-validate when every training fold still has enough runs for the law.
+    folds = CV_FOLDS
+    while folds >= 2 and len(X) - -(-len(X) // folds) < (LAWS[name].min_rows(X.shape[1]) if name in LAWS else 1):
+        folds -= 1
+    if len(X) < min_rows(name, X.shape[1], max(folds, 2)):
+        raise JobFailed(f"the {name} law needs at least {min_rows(name, X.shape[1], max(folds, 2))} proxy runs "
+                        f"for {X.shape[1]} sources; the design has {len(X)}: raise `runs` or use law: linear")
+    try:
+        law = fit_law(name, X, Y, config["sources"], config["targets"], seed=config["seed"],
+                      cv_folds=folds if folds >= 2 else 0)
+    except ValueError as exc:
+        raise JobFailed(f"fitting the {name} law: {exc}") from None
+    with atomic_directory(config["output"]) as tmp:
+        write_json(Path(tmp) / "runs.json", table)
+        write_json(Path(tmp) / "law.json", law.to_json())
