@@ -39,8 +39,9 @@ class Compiled:
 def hooks(with_budget: bool = True) -> tuple:
     """The checks that need the compiler, in the order they run."""
     from compiler.budget import budget_diagnostics
+    from compiler.feasibility import feasibility_diagnostics
 
-    return (budget_diagnostics,) if with_budget else ()
+    return (feasibility_diagnostics, budget_diagnostics) if with_budget else (feasibility_diagnostics,)
 
 
 def report(diags: list[Diagnostic], texts: dict[str, str]) -> None:

@@ -45,8 +45,9 @@ CODES: dict[str, str] = {
     "E032": "bad constraint",
     "E033": "experiment inside an imported file",
     "W001": "unused definition",
-    # From the compiler: `mixc build` (E101) and the hooks `mixc check` runs (E103).
+    # From the compiler: `mixc build` (E101) and the hooks `mixc check` runs (E102, E103).
     "E101": "data files not found",
+    "E102": "constraints cannot all hold",
     "E103": "over the compute budget",
 }
 
