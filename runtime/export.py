@@ -8,8 +8,9 @@
   (the `ModelConfig`) and `model.safetensors`.
 
 Both write into a temporary sibling directory and rename it into place, so a
-directory that exists is complete. Weights are only split and renamed: the
-models in `runtime.models` use Hugging Face's rotary and expert layouts. This
+directory that exists is complete. Weights are split, renamed, and q/k rows
+reordered for Hugging Face's half-split rotary convention; experts already use
+Mixtral's fused layout. This
 module does not train and does not read token stores.
 """
 
@@ -88,6 +89,12 @@ def hf_config(model: Transformer):
     raise ExportError(f"kind: {shape.kind} models have no Hugging Face counterpart; use the native format")
 
 
+def _half_split_rows(weight: torch.Tensor, head_dim: int) -> torch.Tensor:
+    """Reorder each head's q/k rows from our rotary pairs (2j, 2j+1) to Hugging Face's (j, j + head_dim/2)."""
+    d_in = weight.shape[-1]
+    return weight.view(-1, head_dim // 2, 2, d_in).transpose(1, 2).reshape(-1, d_in)
+
+
 def hf_state_dict(model: Transformer) -> dict[str, torch.Tensor]:
     """Our parameters under Llama/Mixtral names (q/k/v and gate/up split apart)."""
     shape = model.config.shape
@@ -100,6 +107,7 @@ def hf_state_dict(model: Transformer) -> dict[str, torch.Tensor]:
     for i, block in enumerate(model.blocks):
         p = f"model.layers.{i}."
         q, k, v = block.attn.qkv.weight.split([q_rows, kv_rows, kv_rows])
+        q, k = _half_split_rows(q, shape.head_dim), _half_split_rows(k, shape.head_dim)
         out |= {
             p + "input_layernorm.weight": block.attn_norm.weight,
             p + "post_attention_layernorm.weight": block.ffn_norm.weight,

@@ -1,7 +1,6 @@
 """Blocks shared by the dense, MoE and MoLE models, and the model config that builds them.
 
-RMSNorm, rotary embeddings (the half-split convention LLaMA uses, so exported
-weights need no permutation), causal SDPA attention with optional grouped-query
+RMSNorm, rotary embeddings (as complex products over adjacent pairs), causal SDPA attention with optional grouped-query
 heads, the SwiGLU feed-forward, and the decoder stack. The feed-forward of each
 block is the only part that differs between model kinds; `dense.py`, `moe.py`
 and `mole.py` supply it. Nothing here knows about data, training or export.
@@ -54,10 +53,57 @@ class ModelConfig:
 
 
 class Output(NamedTuple):
-    logits: torch.Tensor
+    logits: torch.Tensor | None  # only when no targets are given: training never forms all logits
     loss: torch.Tensor | None  # cross-entropy + auxiliary losses: what training minimises
     ce: torch.Tensor | None  # cross-entropy alone: what is reported
     aux: torch.Tensor  # routing losses (zero for dense models)
+
+
+class LinearCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of softmax(h W^T) against targets, never holding all logits.
+
+    Rows are processed in chunks small enough to stay in cache; each chunk's
+    gradient (softmax minus one-hot) is formed while its logits are at hand, so the
+    backward pass is two stored tensors times a scalar. The same idea as the fused
+    linear-cross-entropy of Liger-Kernel (Hsu et al. 2024) and Cut Cross-Entropy
+    (Wijmans et al. 2024), here in plain torch; on CPU it removes most of the time
+    the separate log-softmax, its backward and the one-hot scatter cost.
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, targets, chunk_rows: int):
+        want_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        n = h.shape[0]
+        acc = torch.promote_types(h.dtype, torch.float32)  # softmax in at least fp32
+        total = torch.zeros((), dtype=acc, device=h.device)
+        grad_h = torch.empty_like(h) if want_grad else None
+        grad_w = torch.zeros_like(weight, dtype=acc) if want_grad else None
+        w = weight.to(h.dtype)
+        for start in range(0, n, chunk_rows):
+            rows, tgt = h[start : start + chunk_rows], targets[start : start + chunk_rows].unsqueeze(1)
+            logp = (rows @ w.T).to(acc).log_softmax(dim=-1)
+            total -= logp.gather(1, tgt).sum()
+            if want_grad:
+                # d(sum of -log p_target)/d logits = softmax - one-hot; the 1/n comes at the end.
+                probs = logp.exp_().scatter_add_(1, tgt, logp.new_full(tgt.shape, -1.0)).to(h.dtype)
+                torch.mm(probs, w, out=grad_h[start : start + chunk_rows])
+                grad_w.addmm_(probs.T.to(acc), rows.to(acc))
+        if want_grad:
+            ctx.save_for_backward(grad_h.div_(n), grad_w.div_(n).to(weight.dtype))
+        return total / n
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad_h, grad_w = ctx.saved_tensors
+        return grad_h * grad_out.to(grad_h.dtype), grad_w * grad_out.to(grad_w.dtype), None, None
+
+
+def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of the logits h @ weight.T [N, V] at targets [N]."""
+    # ~1 MiB of fp32 logits per chunk on CPU (cache-sized); far larger chunks on accelerators.
+    budget = 1 << 18 if h.device.type == "cpu" else 1 << 26
+    chunk_rows = max(16, budget // weight.shape[0])
+    return LinearCrossEntropy.apply(h, weight, targets, chunk_rows)
 
 
 class RMSNorm(nn.Module):
@@ -70,19 +116,22 @@ class RMSNorm(nn.Module):
         return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
 
 
-def rope_tables(head_dim: int, seq_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin tables [seq_len, head_dim] for the half-split rotary convention."""
+def rope_table(head_dim: int, seq_len: int, theta: float) -> torch.Tensor:
+    """Unit complex numbers e^{i t f_j} [seq_len, 1, head_dim/2] for rotary embeddings
+    (Su et al. 2021) with the usual frequencies f_j = theta^(-2j/head_dim)."""
     inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim)
     angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq)
-    angles = torch.cat([angles, angles], dim=-1)
-    return angles.cos(), angles.sin()
+    return torch.polar(torch.ones_like(angles), angles).unsqueeze(1)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x [B, heads, T, head_dim]: rotate pairs (i, i + head_dim/2) by position-dependent angles."""
-    half = x.shape[-1] // 2
-    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return x * cos + rotated * sin
+def apply_rope(x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
+    """x [B, T, heads, head_dim]: rotate each adjacent pair (2j, 2j+1) by its position's angle.
+
+    One complex multiply forward and one backward: several times cheaper in eager
+    mode than the half-split form's slices and concatenations. Hugging Face's Llama
+    uses the half-split form; `runtime.export` permutes q/k rows to match it."""
+    pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+    return torch.view_as_real(pairs * rope).flatten(-2).type_as(x)
 
 
 class Attention(nn.Module):
@@ -94,12 +143,15 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(shape.d_model, (self.heads + 2 * self.kv_heads) * self.head_dim, bias=False)
         self.out = nn.Linear(self.heads * self.head_dim, shape.d_model, bias=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
-        qkv = self.qkv(x).view(B, T, self.heads + 2 * self.kv_heads, self.head_dim).transpose(1, 2)
-        q, k, v = qkv.split([self.heads, self.kv_heads, self.kv_heads], dim=1)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.kv_heads != self.heads)
+        H, G = self.heads, self.kv_heads
+        qkv = self.qkv(x).view(B, T, H + 2 * G, self.head_dim)
+        qk = apply_rope(qkv[:, :, : H + G], rope)  # q and k rotated in one op
+        q, k, v = qk[:, :, :H], qk[:, :, H:], qkv[:, :, H + G :]
+        y = F.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True, enable_gqa=G != H
+        )
         return self.out(y.transpose(1, 2).reshape(B, T, -1))
 
 
@@ -128,8 +180,8 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(shape.d_model, config.norm_eps)
         self.ffn = ffn
 
-    def forward(self, x, cos, sin):
-        x = x + self.attn(self.attn_norm(x), cos, sin)
+    def forward(self, x, rope):
+        x = x + self.attn(self.attn_norm(x), rope)
         y, aux = self.ffn(self.ffn_norm(x))
         return x + y, aux
 
@@ -147,9 +199,7 @@ class Transformer(nn.Module):
         self.head = nn.Linear(shape.d_model, shape.vocab, bias=False)
         if shape.tie_embeddings:
             self.head.weight = self.embed.weight
-        cos, sin = rope_tables(shape.head_dim, shape.seq_len, config.rope_theta)
-        self.register_buffer("rope_cos", cos, persistent=False)
-        self.register_buffer("rope_sin", sin, persistent=False)
+        self.register_buffer("rope", rope_table(shape.head_dim, shape.seq_len, config.rope_theta), persistent=False)
         self.reset_parameters()
 
     def make_ffn(self, config: ModelConfig) -> nn.Module:
@@ -176,14 +226,14 @@ class Transformer(nn.Module):
         T = idx.shape[1]
         if T > self.config.shape.seq_len:
             raise ValueError(f"sequence of {T} tokens exceeds the model's seq_len {self.config.shape.seq_len}")
-        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        rope = self.rope[:T]
         x = self.embed(idx)
         aux = x.new_zeros((), dtype=torch.float32)
         for block in self.blocks:
-            x, block_aux = block(x, cos, sin)
+            x, block_aux = block(x, rope)
             aux = aux + block_aux
-        logits = self.head(self.norm(x))
+        x = self.norm(x)
         if targets is None:
-            return Output(logits, None, None, aux)
-        ce = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
-        return Output(logits, ce + aux, ce, aux)
+            return Output(self.head(x), None, None, aux)
+        ce = linear_cross_entropy(x.flatten(0, 1), self.head.weight, targets.flatten())
+        return Output(None, ce + aux, ce, aux)
