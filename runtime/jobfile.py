@@ -41,6 +41,8 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "tokenizer": Kind("runtime.tokenizer", "TokenizerJob"),
     "tokenize": Kind("runtime.tokenize_job", "TokenizeJob"),
+    "train": Kind("runtime.train", "TrainJob"),
+    "eval": Kind("runtime.evaluate", "EvalJob"),
 }
 
 

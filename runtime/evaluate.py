@@ -1,0 +1,79 @@
+"""Kind `eval`, and the evaluation the train job runs at its end: per-source loss on held-out data.
+
+Each source's valid split gives a fixed set of windows (`sampler.valid_windows`:
+evenly spread, non-overlapping predictions, at most `tokens` predicted tokens), so
+the figure is deterministic and comparable between runs: the mean cross-entropy
+per predicted token, in nats. Output of the job: `<output>/eval.json`. This module
+does not train and does not write checkpoints.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from runtime.errors import JobError
+from runtime.jobfile import FieldError
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """The `eval` job file (see runtime/README.md)."""
+
+    model: str  # a model directory in the native format (a train job's `<output>/model`)
+    store: str
+    sources: list[str]
+    tokens: int  # predicted tokens per source (at most)
+    batch_size: int
+    device: Literal["auto", "cpu", "cuda"]
+    output: str
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise FieldError("sources", "needs at least one source")
+        for name in ("tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                raise FieldError(name, f"must be >= 1, got {getattr(self, name)}")
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, store: str, sources: list[str], tokens: int, batch_size: int,
+             device: torch.device) -> dict[str, dict[str, float]]:
+    """{source: {"loss": mean nats per predicted token, "tokens": predicted tokens}} on each valid split."""
+    from runtime.sampler import valid_windows
+
+    was_training = model.training
+    model.eval()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    seq_len = model.config.shape.seq_len
+    results = {}
+    for source in sources:
+        windows = torch.from_numpy(valid_windows(store, source, seq_len, tokens))
+        total = 0.0
+        for start in range(0, len(windows), batch_size):
+            part = windows[start : start + batch_size].to(device)
+            with autocast:
+                ce = model(part[:, :-1], part[:, 1:]).ce
+            total += ce.item() * part.shape[0]  # each window predicts seq_len tokens
+        results[source] = {"loss": total / len(windows), "tokens": len(windows) * seq_len}
+    model.train(was_training)
+    return results
+
+
+def run(job: EvalJob) -> None:
+    from runtime.export import ExportError, load_native
+    from runtime.train import device_for, write_json
+
+    device = device_for(job.device)
+    try:
+        model = load_native(Path(job.model)).to(device)
+    except ExportError as err:
+        raise JobError(str(err)) from None
+    results = evaluate(model, job.store, job.sources, job.tokens, job.batch_size, device)
+    out = Path(job.output)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "eval.json", {"model": job.model, "losses": results})

@@ -1,0 +1,55 @@
+"""The train job end to end on real (tiny) data: outputs, metrics, eval, export, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import model, run_job, train_job
+from runtime.export import load_native
+
+
+def _metrics(out):
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_train_writes_its_outputs(store, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_job(tmp_path, train_job(store, out, export=True)) == 0
+    m = _metrics(out)
+    assert m["steps"] == 12 and m["tokens"] == 12 * 4 * 16 and len(m["loss_curve"]) == 12
+    assert m["tokens_per_s"] > 0 and m["wall_time_s"] > 0
+    assert set(m["epochs"]) == {"legal", "literature"} and all(e > 0 for e in m["epochs"].values())
+    assert m["loss_curve"][-1][1] < m["loss_curve"][0][1]  # it learns
+    assert set(m["eval"]) == {"legal", "literature"} and m["eval"]["legal"]["tokens"] == 256
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000010", "step-00000012"]
+    assert (out / "hf" / "config.json").exists() and (out / "hf" / "tokenizer.json").exists()
+    assert load_native(out / "model").config.shape.kind == "dense"
+    err = capsys.readouterr().err
+    assert "step 4/12 loss" in err and "step 12/12 loss" in err  # plain log lines when not a terminal
+
+
+@pytest.mark.parametrize("kind", ["moe", "mole"])
+def test_sparse_models_train(store, tmp_path, kind):
+    out = tmp_path / kind
+    assert run_job(tmp_path, train_job(store, out, model=model(kind), steps=6, export=True)) == 0
+    m = _metrics(out)
+    assert m["loss_curve"][-1][1] < m["loss_curve"][0][1]
+    assert (out / "hf").exists() == (kind == "moe")
+
+
+def test_eval_job_matches_the_train_jobs_final_eval(store, tmp_path):
+    out = tmp_path / "run"
+    assert run_job(tmp_path, train_job(store, out)) == 0
+    job = {"schema": 1, "kind": "eval", "model": str(out / "model"), "store": str(store["store"]),
+           "sources": ["legal", "literature"], "tokens": 256, "batch_size": 3, "device": "cpu",
+           "output": str(tmp_path / "ev")}
+    assert run_job(tmp_path, job, "eval.json") == 0
+    losses = json.loads((tmp_path / "ev" / "eval.json").read_text())["losses"]
+    for source, result in _metrics(out)["eval"].items():
+        assert losses[source]["tokens"] == result["tokens"]
+        assert losses[source]["loss"] == pytest.approx(result["loss"], abs=1e-6)  # batch size does not matter
+    assert run_job(tmp_path, job, "eval.json") == 0  # deterministic
+    assert json.loads((tmp_path / "ev" / "eval.json").read_text())["losses"] == losses
