@@ -15,6 +15,10 @@ def feasibility_diagnostics(experiment: Experiment) -> list[Diagnostic]:
     rows = [c for c in experiment.constraints if c.quantity == "weight"]
     if not rows:
         return []
+    from compiler.mixture.intervals import is_plain, plain_feasible
+
+    if is_plain(rows) and plain_feasible(experiment.source_names, rows):
+        return []  # the common case, decided without numpy or cvxpy
     from compiler.mixture.polytope import Constraint, Polytope, check
 
     labels = {f"c{i}": c for i, c in enumerate(rows)}

@@ -17,6 +17,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from compiler.mixture.intervals import is_plain, plain_feasible
+
 OPS = ("<=", ">=", "==")
 TOL = 1e-9  # slack allowed when deciding feasibility and membership
 
@@ -159,7 +161,7 @@ class Polytope:
 
     def is_plain(self) -> bool:
         """True when every constraint bounds a single source (closed-form feasibility)."""
-        return all(len(c.coefs) == 1 for c in self.constraints)
+        return is_plain(self.constraints)
 
     def cvxpy_constraints(self, w) -> list:
         """The polytope as cvxpy constraints on the variable w (simplex included)."""
@@ -175,19 +177,6 @@ class Polytope:
         return Polytope(self.sources, tuple(constraints))
 
 
-def _plain_feasible(p: Polytope) -> bool:
-    lo, hi = np.zeros(p.dim), np.ones(p.dim)
-    for c in p.constraints:
-        (s, coef), = c.coefs
-        i, v = p.sources.index(s), c.rhs / coef
-        op = c.op if coef > 0 or c.op == "==" else {"<=": ">=", ">=": "<="}[c.op]
-        if op in ("<=", "=="):
-            hi[i] = min(hi[i], v)
-        if op in (">=", "=="):
-            lo[i] = max(lo[i], v)
-    return bool(np.all(lo <= hi + TOL) and lo.sum() <= 1 + TOL and hi.sum() >= 1 - TOL)
-
-
 def _lp_feasible(p: Polytope) -> bool:
     import cvxpy as cp
 
@@ -198,7 +187,7 @@ def _lp_feasible(p: Polytope) -> bool:
 
 
 def is_feasible(p: Polytope) -> bool:
-    return _plain_feasible(p) if p.is_plain() else _lp_feasible(p)
+    return plain_feasible(p.sources, p.constraints, TOL) if p.is_plain() else _lp_feasible(p)
 
 
 def check(p: Polytope) -> Feasibility:
