@@ -181,6 +181,10 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def kept_message(last_saved: Path | None) -> str:
+    return f"the last good checkpoint is {last_saved}" if last_saved else "no checkpoint had been written"
+
+
 class StopTraining(Exception):
     """Raised by a `stop_after` hook: ends the run abruptly, as a kill would (tests use it)."""
 
@@ -262,8 +266,7 @@ def train(job: TrainJob, stop_after: int | None = None) -> dict[str, Any]:
             total /= dist.world
         loss = total.item()
         if not math.isfinite(loss):
-            kept = f"the last good checkpoint is {last_saved}" if last_saved else "no checkpoint had been written"
-            raise JobError(f"loss is {loss} at step {step + 1}; stopping ({kept})")
+            raise JobError(f"loss is {loss} at step {step + 1}; stopping ({kept_message(last_saved)})")
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         curve.append([step + 1, loss])
@@ -271,6 +274,9 @@ def train(job: TrainJob, stop_after: int | None = None) -> dict[str, Any]:
         progress.update(step, loss, lr, (step + 1 - start_step) * tokens_per_step / max(elapsed, 1e-9))
         done = step + 1
         if dist.main and (done % job.checkpoint_every == 0 or done == job.steps):
+            # A loss can be finite while the step it produced overflows the weights: never save those.
+            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                raise JobError(f"weights are not finite after step {done}; stopping ({kept_message(last_saved)})")
             last_saved = save_checkpoint(done)
         if stop_after is not None and done - start_step >= stop_after:
             raise StopTraining(f"stopped after step {done}")
