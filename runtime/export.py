@@ -7,8 +7,8 @@
 - `save_native` / `load_native`: mixc's own format for every kind: `model.json`
   (the `ModelConfig`) and `model.safetensors`.
 
-Both write into a temporary sibling directory and rename it into place, so a
-directory that exists is complete. Weights are split, renamed, and q/k rows
+Both build the directory beside its final path and rename it into place
+(`runtime.atomic`), so a directory that exists is complete. Weights are split, renamed, and q/k rows
 reordered for Hugging Face's half-split rotary convention; experts already use
 Mixtral's fused layout. This
 module does not train and does not read token stores.
@@ -17,16 +17,13 @@ module does not train and does not read token stores.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
+from runtime.atomic import atomic_directory
 from runtime.models.common import ModelConfig, RouterConfig, Transformer
 from runtime.shape import ModelShape
 
@@ -36,21 +33,6 @@ NATIVE_WEIGHTS = "model.safetensors"
 
 class ExportError(ValueError):
     """A model that cannot be written in the requested format, or a directory that cannot be read."""
-
-
-@contextmanager
-def _atomic_dir(out_dir: Path) -> Iterator[Path]:
-    """Yield a temporary directory that replaces `out_dir` only if the block succeeds."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        yield tmp
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def hf_config(model: Transformer):
@@ -146,7 +128,7 @@ def to_hf(model: Transformer):
 def export_hf(model: Transformer, out_dir: Path, tokenizer_file: Path | None = None) -> Path:
     """Write `model` (dense or MoE) as a Hugging Face checkpoint directory, with its tokenizer."""
     hf = to_hf(model)
-    with _atomic_dir(Path(out_dir)) as tmp:
+    with atomic_directory(out_dir) as tmp:
         hf.save_pretrained(tmp)
         if tokenizer_file is not None:
             from transformers import PreTrainedTokenizerFast
@@ -174,7 +156,7 @@ def save_native(model: Transformer, out_dir: Path, tokenizer_file: Path | None =
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     if model.config.shape.tie_embeddings:
         state.pop("head.weight")
-    with _atomic_dir(Path(out_dir)) as tmp:
+    with atomic_directory(out_dir) as tmp:
         (tmp / NATIVE_CONFIG).write_text(json.dumps(config_to_dict(model.config), indent=2) + "\n")
         save_file(state, str(tmp / NATIVE_WEIGHTS))
         if tokenizer_file is not None:
