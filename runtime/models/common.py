@@ -116,22 +116,33 @@ class RMSNorm(nn.Module):
         return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
 
 
-def rope_table(head_dim: int, seq_len: int, theta: float) -> torch.Tensor:
-    """Unit complex numbers e^{i t f_j} [seq_len, 1, head_dim/2] for rotary embeddings
-    (Su et al. 2021) with the usual frequencies f_j = theta^(-2j/head_dim)."""
+def rope_table(head_dim: int, seq_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin [seq_len, 1, head_dim/2] of the rotary angles t f_j (Su et al. 2021),
+    with the usual frequencies f_j = theta^(-2j/head_dim)."""
     inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim)
-    angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq)
-    return torch.polar(torch.ones_like(angles), angles).unsqueeze(1)
+    angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), inv_freq).unsqueeze(1)
+    return angles.cos(), angles.sin()
 
 
-def apply_rope(x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
+Rope = torch.Tensor | tuple[torch.Tensor, torch.Tensor]  # complex e^{i angle}, or (cos, sin)
+
+
+def apply_rope(x: torch.Tensor, rope: Rope) -> torch.Tensor:
     """x [B, T, heads, head_dim]: rotate each adjacent pair (2j, 2j+1) by its position's angle.
 
-    One complex multiply forward and one backward: several times cheaper in eager
-    mode than the half-split form's slices and concatenations. Hugging Face's Llama
-    uses the half-split form; `runtime.export` permutes q/k rows to match it."""
-    pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
-    return torch.view_as_real(pairs * rope).flatten(-2).type_as(x)
+    Eager mode gets the angles as complex numbers: one complex multiply forward and one
+    backward, several times cheaper than slicing and concatenating halves. Under
+    torch.compile it gets (cos, sin) instead, because inductor fuses real arithmetic but
+    not complex. Hugging Face's Llama rotates pairs (j, j + head_dim/2); `runtime.export`
+    permutes q/k rows to match it."""
+    pairs = x.float().reshape(*x.shape[:-1], -1, 2)
+    if isinstance(rope, tuple):
+        cos, sin = rope
+        a, b = pairs.unbind(-1)
+        rotated = torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1)
+    else:
+        rotated = torch.view_as_real(torch.view_as_complex(pairs) * rope)
+    return rotated.flatten(-2).type_as(x)
 
 
 class Attention(nn.Module):
@@ -143,7 +154,7 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(shape.d_model, (self.heads + 2 * self.kv_heads) * self.head_dim, bias=False)
         self.out = nn.Linear(self.heads * self.head_dim, shape.d_model, bias=False)
 
-    def forward(self, x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: Rope) -> torch.Tensor:
         B, T, _ = x.shape
         H, G = self.heads, self.kv_heads
         qkv = self.qkv(x).view(B, T, H + 2 * G, self.head_dim)
@@ -199,7 +210,9 @@ class Transformer(nn.Module):
         self.head = nn.Linear(shape.d_model, shape.vocab, bias=False)
         if shape.tie_embeddings:
             self.head.weight = self.embed.weight
-        self.register_buffer("rope", rope_table(shape.head_dim, shape.seq_len, config.rope_theta), persistent=False)
+        cos, sin = rope_table(shape.head_dim, shape.seq_len, config.rope_theta)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
         self.reset_parameters()
 
     def make_ffn(self, config: ModelConfig) -> nn.Module:
@@ -226,7 +239,8 @@ class Transformer(nn.Module):
         T = idx.shape[1]
         if T > self.config.shape.seq_len:
             raise ValueError(f"sequence of {T} tokens exceeds the model's seq_len {self.config.shape.seq_len}")
-        rope = self.rope[:T]
+        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        rope = (cos, sin) if torch.compiler.is_compiling() else torch.complex(cos, sin)
         x = self.embed(idx)
         aux = x.new_zeros((), dtype=torch.float32)
         for block in self.blocks:

@@ -55,13 +55,72 @@ class Router(nn.Module):
         return Routing(order // self.top_k, top_w.flatten()[order].unsqueeze(-1), counts, aux)
 
 
-def expert_matmul(x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool) -> torch.Tensor:
-    """Rows of x sorted by expert, weight [E, out, in] -> x_e @ weight[e].T for each expert's rows."""
-    if grouped and HAS_GROUPED_MM:
+def _grouped(x: torch.Tensor, out_features: int, grouped: bool) -> bool:
+    # _grouped_mm wants 16-byte aligned rows; odd tiny shapes take the loop.
+    size = x.element_size()
+    return grouped and HAS_GROUPED_MM and (x.shape[1] * size) % 16 == 0 and (out_features * size) % 16 == 0
+
+
+def _loop_matmul(a: torch.Tensor, b: torch.Tensor, counts: torch.Tensor, transpose_b: bool) -> torch.Tensor:
+    pieces = a.split(counts.tolist())
+    return torch.cat([piece @ (b[e].T if transpose_b else b[e]) for e, piece in enumerate(pieces)])
+
+
+@torch.library.custom_op("mixc::expert_matmul", mutates_args=())
+def _expert_matmul(x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool) -> torch.Tensor:
+    if _grouped(x, weight.shape[1], grouped):
+        return torch._grouped_mm(x, weight.transpose(1, 2), offs=counts.cumsum(0).to(torch.int32))
+    return _loop_matmul(x, weight, counts, transpose_b=True)
+
+
+@_expert_matmul.register_fake
+def _(x, weight, counts, grouped):
+    return x.new_empty(x.shape[0], weight.shape[1])
+
+
+def _expert_matmul_setup(ctx, inputs, output):
+    x, weight, counts, grouped = inputs
+    ctx.save_for_backward(x, weight, counts)
+    ctx.grouped = grouped
+
+
+@torch.library.custom_op("mixc::expert_matmul_backward", mutates_args=())
+def _expert_matmul_grads(
+    grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    grad = grad.contiguous()  # _grouped_mm's backward cannot take stride-0 gradients
+    if _grouped(x, weight.shape[1], grouped):
         offsets = counts.cumsum(0).to(torch.int32)
-        return torch._grouped_mm(x, weight.transpose(1, 2), offs=offsets)
-    pieces = x.split(counts.tolist())
-    return torch.cat([piece @ weight[e].T for e, piece in enumerate(pieces)])
+        grad_w = torch._grouped_mm(grad.T.contiguous(), x, offs=offsets)  # [E, out, in]
+        return torch._grouped_mm(grad, weight, offs=offsets), grad_w
+    starts = (counts.cumsum(0) - counts).tolist()
+    grad_w = torch.stack([grad[s : s + n].T @ x[s : s + n] for s, n in zip(starts, counts.tolist())])
+    return _loop_matmul(grad, weight, counts, transpose_b=False), grad_w
+
+
+@_expert_matmul_grads.register_fake
+def _(grad, x, weight, counts, grouped):
+    return torch.empty_like(x), torch.empty_like(weight)
+
+
+def _expert_matmul_backward(ctx, grad):
+    x, weight, counts = ctx.saved_tensors
+    grad_x, grad_w = _expert_matmul_grads(grad, x, weight, counts, ctx.grouped)
+    return grad_x, grad_w, None, None
+
+
+_expert_matmul.register_autograd(_expert_matmul_backward, setup_context=_expert_matmul_setup)
+
+
+def expert_matmul(x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool) -> torch.Tensor:
+    """Rows of x sorted by expert, weight [E, out, in] -> x_e @ weight[e].T for each expert's rows.
+
+    A custom op, so torch.compile treats it as one opaque call (its tracer cannot take
+    fp32 `_grouped_mm` nor the loop's data-dependent split); under autocast both sides
+    are cast to the autocast dtype, which the op itself would not do."""
+    device = x.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+    return _expert_matmul(x.to(dtype), weight.to(dtype), counts, grouped)
 
 
 def combine(y: torch.Tensor, routing: Routing, tokens: int) -> torch.Tensor:
