@@ -80,6 +80,19 @@ def _zero_small(W: np.ndarray, min_weight: float) -> np.ndarray:
     return W / np.where(s > 0, s, 1.0)
 
 
+def dirichlet_draws(poly: Polytope, n: int, prior: np.ndarray, rng: np.random.Generator,
+                    concentrations: tuple[float, float] = (0.1, 5.0), min_weight: float = 1e-3) -> np.ndarray:
+    """Up to n Dirichlet draws around `prior` (scale log-uniform in `concentrations`) that
+    fall inside `poly`, tiny weights zeroed; draws outside are dropped, so fewer may return."""
+    lo, hi = np.log(concentrations[0]), np.log(concentrations[1])
+    base = np.maximum(np.asarray(prior, dtype=float), 1e-6)
+    base = base / base.sum() * len(base)  # mean concentration 1 per source at scale 1
+    scale = np.exp(rng.uniform(lo, hi, size=n))
+    W = _zero_small(rng.gamma(base[None, :] * scale[:, None]), min_weight)
+    W = W[W.sum(axis=1) > 0]
+    return W[poly.contains(W)]
+
+
 def design(poly: Polytope, config: DesignConfig, prior: np.ndarray,
            named: Mapping[str, np.ndarray] | None = None) -> Design:
     """`config.runs` distinct mixtures inside `poly`; `named` ones (baselines) first, if inside."""
@@ -94,20 +107,14 @@ def design(poly: Polytope, config: DesignConfig, prior: np.ndarray,
             got.add(np.asarray(w, dtype=float), name)
     want = config.runs - len(got.rows)
     if config.method == "dirichlet" and want > 0:
-        lo, hi = np.log(config.concentrations[0]), np.log(config.concentrations[1])
-        base = np.maximum(np.asarray(prior, dtype=float), 1e-6)
-        base = base / base.sum() * len(base)  # mean concentration 1 per source at scale 1
         tries = config.max_tries * want
         while len(got.rows) < config.runs and tries > 0:
             batch = min(tries, 4 * want)
             tries -= batch
-            scale = np.exp(rng.uniform(lo, hi, size=batch))
-            W = _zero_small(rng.gamma(base[None, :] * scale[:, None]), config.min_weight)
-            for w in W[poly.contains(W)]:
+            for w in dirichlet_draws(poly, batch, prior, rng, config.concentrations, config.min_weight):
                 if len(got.rows) >= config.runs:
                     break
-                if w.sum() > 0:
-                    got.add(w, "dirichlet")
+                got.add(w, "dirichlet")
     if len(got.rows) < config.runs:
         # Fallback (and the space-filling method): hit-and-run samples, farthest point first.
         pool = sample(poly, max(64, 20 * config.runs), seed=int(rng.integers(2**31)))

@@ -5,8 +5,9 @@ worst case), plus an optional KL pull toward a prior, kl * KL(w || prior).
 - A convex law gives one cvxpy problem (Clarabel): an LP for linear, exponential cones
   for loglinear, power cones for powerlaw; the optimum is exact.
 - Otherwise (lightgbm), as RegMix does (Liu et al. 2024, sec. 3.4): sample the polytope
-  (100k points, hit-and-run), score them with the law and average the best k; the
-  average of points of a convex set stays inside it.
+  (100k points: Dirichlet draws around the uniform mixture over a wide range of
+  concentrations, so corners are visited, topped up by hit-and-run), score them with the
+  law and average the best k; the average of points of a convex set stays inside it.
 The result carries the predicted losses, the constraints that bind and the distance
 from the prior. This module fits nothing and reads no files.
 """
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from compiler.mixture.laws.base import Law
+from compiler.mixture.design import dirichlet_draws
 from compiler.mixture.polytope import Polytope, sample
 
 SAMPLES = 100_000
@@ -105,6 +107,13 @@ def _solve_convex(law: Law, poly: Polytope, objective: Objective, prior: np.ndar
     return x / x.sum()
 
 
+def candidates(poly: Polytope, n: int, seed: int = 0) -> np.ndarray:
+    """n mixtures inside poly: half (at most) Dirichlet draws that land inside, the rest hit-and-run."""
+    rng = np.random.default_rng(seed)
+    W = dirichlet_draws(poly, n // 2, np.full(poly.dim, 1.0 / poly.dim), rng, (0.02, 5.0))
+    return np.vstack([W, sample(poly, n - len(W), seed=seed)]) if len(W) < n else W
+
+
 def solve(law: Law, poly: Polytope, objective: Objective, seed: int = 0, samples: int = SAMPLES,
           top_k: int = TOP_K) -> Solution:
     if tuple(poly.sources) != tuple(law.sources):
@@ -118,7 +127,7 @@ def solve(law: Law, poly: Polytope, objective: Objective, seed: int = 0, samples
         w = _solve_convex(law, poly, objective, prior)
         method = "cvxpy" if w is not None else "sampling (the convex solve failed)"
     if w is None:
-        W = sample(poly, samples, seed=seed)
+        W = candidates(poly, samples, seed)
         best = np.argsort(_value(law, objective, W, prior))[:top_k]
         w = W[best].mean(axis=0)
     pred = law.predict(w)[0]

@@ -1,14 +1,16 @@
 """The power law in effective data (this project's law):
 
-    L(w) = c + k * (1 + sum_j a_j * w_j ** beta_j) ** (-alpha),   k, a_j, alpha > 0, 0 < beta_j <= 1
+    L(w) = c + k * (S(w) ** (-alpha) - 1) / alpha,   S(w) = 1 + sum_j a_j * w_j ** beta_j,
+    k, a_j, alpha > 0, 0 < beta_j <= 1
 
 Why this shape: a target's loss falls as a power of the data that serves it (the usual
 data scaling law, L = E + B / D^alpha); each source j contributes a_j units of that data
 per unit weight, with diminishing returns (beta_j < 1) because repeated kinds of text
 teach less and less. The inner sum is concave in w (a positive sum of concave powers)
-and x -> x^(-alpha) is convex and decreasing, so L is convex in w: the solve is one
+and x -> (x^(-alpha) - 1) / alpha is convex and decreasing, so L is convex in w: the solve is one
 cvxpy problem (power cones) with a unique optimum, and concave returns let that optimum
-be a blend rather than a corner. With 2d + 3 parameters per target it needs a few more
+be a blend rather than a corner. Written with (S^-alpha - 1) / alpha, the law tends to
+c - k log S as alpha -> 0 instead of needing c and k to run off to infinity. With 2d + 3 parameters per target it needs a few more
 runs than log-linear; it is fitted by least squares with an analytic Jacobian from a few
 random starts (the fit, unlike the law, is not convex).
 """
@@ -23,10 +25,6 @@ RESTARTS = 4
 MAX_EVALS = 2000
 
 
-def _sigmoid(v):
-    return 1.0 / (1.0 + np.exp(-v))
-
-
 def _terms(X, a, beta):
     """G = w^beta (0 where w = 0) and S = 1 + G @ a."""
     pos = X > 0
@@ -35,32 +33,42 @@ def _terms(X, a, beta):
     return G, logx, 1.0 + G @ a
 
 
+# Bounds keep the fit away from its degenerate limits: beta -> 0 turns w^beta into a
+# step (any trace of a source counts fully), and a -> inf is the log law
+# c' - k log(a . w), which blows up at the corners and solves badly.
+BETA_MIN = 0.1
+LOG_A = (-8.0, 10.0)
+LOG_ALPHA = (np.log(1e-3), np.log(4.0))
+
+
 def _fit_one(X, y, rng):
-    """Parameters (c, log k, log alpha, log a (d), logit beta (d)) by least squares."""
+    """(c, k, alpha, a, beta) by least squares over (c, log k, log alpha, log a, beta)."""
     from scipy.optimize import least_squares
 
     n, d = X.shape
 
     def unpack(p):
-        return p[0], np.exp(p[1]), np.exp(p[2]), np.exp(p[3:3 + d]), _sigmoid(p[3 + d:])
+        return p[0], np.exp(p[1]), np.exp(p[2]), np.exp(p[3:3 + d]), p[3 + d:]
 
     def res(p):
         c, k, al, a, beta = unpack(p)
         _, _, S = _terms(X, a, beta)
-        return c + k * S ** (-al) - y
+        return c + k * (S ** (-al) - 1) / al - y
 
     def jac(p):
         c, k, al, a, beta = unpack(p)
         G, logx, S = _terms(X, a, beta)
         Sa = S ** (-al)
-        g = -k * al * Sa / S  # dL/dS
-        return np.c_[np.ones(n), k * Sa, -k * Sa * al * np.log(S), g[:, None] * G * a,
-                     g[:, None] * G * logx * a * beta * (1 - beta)]
+        g = -k * Sa / S  # dL/dS
+        return np.c_[np.ones(n), k * (Sa - 1) / al, -k * (np.log(S) * Sa + (Sa - 1) / al),
+                     g[:, None] * G * a, g[:, None] * G * logx * a]
 
+    lower = np.r_[-np.inf, -20.0, LOG_ALPHA[0], np.full(d, LOG_A[0]), np.full(d, BETA_MIN)]
+    upper = np.r_[np.inf, 20.0, LOG_ALPHA[1], np.full(d, LOG_A[1]), np.ones(d)]
     best = None
     for _ in range(RESTARTS):
-        p0 = np.r_[y.min() - 0.5, 0.0, np.log(0.5), rng.normal(0.0, 2.0, d), np.ones(d)]
-        r = least_squares(res, p0, jac=jac, max_nfev=MAX_EVALS)
+        p0 = np.r_[y.min() - 0.5, 0.0, np.log(0.5), np.clip(rng.normal(0.0, 2.0, d), *LOG_A), np.full(d, 0.7)]
+        r = least_squares(res, p0, jac=jac, bounds=(lower, upper), max_nfev=MAX_EVALS)
         if best is None or r.cost < best.cost:
             best = r
     c, k, al, a, beta = unpack(best.x)
@@ -90,7 +98,7 @@ class PowerLaw(Law):
         cols = []
         for j in range(len(self.targets)):
             c, k, al, a, beta = self._target(j)
-            cols.append(c + k * _terms(W, a, beta)[2] ** (-al))
+            cols.append(c + k * (_terms(W, a, beta)[2] ** (-al) - 1) / al)
         return np.stack(cols, axis=1)
 
     def grad(self, w):
@@ -101,13 +109,16 @@ class PowerLaw(Law):
             G, _, S = _terms(w[None, :], a, beta)
             with np.errstate(divide="ignore"):
                 dG = np.where(w > 0, beta * G[0] / np.where(w > 0, w, 1.0), np.inf)  # infinite slope at 0
-            rows.append(-k * al * S[0] ** (-al - 1) * a * dG)
+            rows.append(-k * S[0] ** (-al - 1) * a * dG)
         return np.array(rows)
 
     def cvx(self, w, target):
         import cvxpy as cp
 
         c, k, al, a, beta = self._target(target)
-        inner = 1 + cp.sum([a[i] * (w[i] if beta[i] >= 1 - 1e-6 else cp.power(w[i], beta[i]))
-                            for i in range(len(a))])
-        return c + k * cp.power(inner, -al)
+        # (1 + a.g)^-al = m^-al (1/m + (a/m).g)^-al: the same law with coefficients near 1.
+        m = max(1.0, float(a.max()))
+        inner = 1.0 / m + cp.sum([(a[i] / m) * (w[i] if beta[i] >= 1 - 1e-6 else cp.power(w[i], beta[i], approx=False))
+                                  for i in range(len(a))])
+        # S^-al as exp(-al log S): exponential cones stay well scaled when al is tiny.
+        return c - k / al + (k / al) * cp.exp(-al * (np.log(m) + cp.log(inner)))
