@@ -88,7 +88,8 @@ def dirichlet_draws(poly: Polytope, n: int, prior: np.ndarray, rng: np.random.Ge
     base = np.maximum(np.asarray(prior, dtype=float), 1e-6)
     base = base / base.sum() * len(base)  # mean concentration 1 per source at scale 1
     scale = np.exp(rng.uniform(lo, hi, size=n))
-    W = _zero_small(rng.gamma(base[None, :] * scale[:, None]), min_weight)
+    G = rng.gamma(base[None, :] * scale[:, None])
+    W = _zero_small(G / np.maximum(G.sum(axis=1, keepdims=True), 1e-300), min_weight)
     W = W[W.sum(axis=1) > 0]
     return W[poly.contains(W)]
 
