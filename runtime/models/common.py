@@ -22,11 +22,12 @@ from runtime.shape import ModelShape
 @dataclass(frozen=True)
 class RouterConfig:
     """MoE/MoLE routing losses: Switch load balancing (Fedus et al. 2021) and
-    router z-loss (Zoph et al. 2022, ST-MoE); `grouped_mm` False forces the loop."""
+    router z-loss (Zoph et al. 2022, ST-MoE). `grouped_mm`: True or False force
+    `torch._grouped_mm` or the per-expert loop; None picks (grouped on CUDA only)."""
 
     load_balance_coef: float = 0.01
     z_loss_coef: float = 0.001
-    grouped_mm: bool = True
+    grouped_mm: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -55,19 +55,26 @@ class Router(nn.Module):
         return Routing(order // self.top_k, top_w.flatten()[order].unsqueeze(-1), counts, aux)
 
 
-def _grouped(x: torch.Tensor, out_features: int, grouped: bool) -> bool:
-    # _grouped_mm wants 16-byte aligned rows; odd tiny shapes take the loop.
+def _grouped(x: torch.Tensor, out_features: int, grouped: bool | None) -> bool:
+    """Whether to call _grouped_mm: asked for (None: on CUDA only; on CPU its kernel is a
+    loop that copies, ~20% slower than `_loop_matmul`), present, and 16-byte aligned rows."""
+    wanted = x.device.type == "cuda" if grouped is None else grouped
     size = x.element_size()
-    return grouped and HAS_GROUPED_MM and (x.shape[1] * size) % 16 == 0 and (out_features * size) % 16 == 0
+    return wanted and HAS_GROUPED_MM and (x.shape[1] * size) % 16 == 0 and (out_features * size) % 16 == 0
 
 
 def _loop_matmul(a: torch.Tensor, b: torch.Tensor, counts: torch.Tensor, transpose_b: bool) -> torch.Tensor:
-    pieces = a.split(counts.tolist())
-    return torch.cat([piece @ (b[e].T if transpose_b else b[e]) for e, piece in enumerate(pieces)])
+    """Each expert's rows of a times b[e] (or b[e].T), written in place: no copies, no concatenation."""
+    out = a.new_empty(a.shape[0], b.shape[1] if transpose_b else b.shape[2])
+    start = 0
+    for e, n in enumerate(counts.tolist()):
+        torch.mm(a[start : start + n], b[e].T if transpose_b else b[e], out=out[start : start + n])
+        start += n
+    return out
 
 
 @torch.library.custom_op("mixc::expert_matmul", mutates_args=())
-def _expert_matmul(x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool) -> torch.Tensor:
+def _expert_matmul(x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool | None) -> torch.Tensor:
     if _grouped(x, weight.shape[1], grouped):
         return torch._grouped_mm(x, weight.transpose(1, 2), offs=counts.cumsum(0).to(torch.int32))
     return _loop_matmul(x, weight, counts, transpose_b=True)
@@ -86,15 +93,18 @@ def _expert_matmul_setup(ctx, inputs, output):
 
 @torch.library.custom_op("mixc::expert_matmul_backward", mutates_args=())
 def _expert_matmul_grads(
-    grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool
+    grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     grad = grad.contiguous()  # _grouped_mm's backward cannot take stride-0 gradients
     if _grouped(x, weight.shape[1], grouped):
         offsets = counts.cumsum(0).to(torch.int32)
         grad_w = torch._grouped_mm(grad.T.contiguous(), x, offs=offsets)  # [E, out, in]
         return torch._grouped_mm(grad, weight, offs=offsets), grad_w
-    starts = (counts.cumsum(0) - counts).tolist()
-    grad_w = torch.stack([grad[s : s + n].T @ x[s : s + n] for s, n in zip(starts, counts.tolist())])
+    grad_w = torch.empty_like(weight)
+    start = 0
+    for e, n in enumerate(counts.tolist()):
+        torch.mm(grad[start : start + n].T, x[start : start + n], out=grad_w[e])
+        start += n
     return _loop_matmul(grad, weight, counts, transpose_b=False), grad_w
 
 
@@ -112,7 +122,7 @@ def _expert_matmul_backward(ctx, grad):
 _expert_matmul.register_autograd(_expert_matmul_backward, setup_context=_expert_matmul_setup)
 
 
-def expert_matmul(x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool) -> torch.Tensor:
+def expert_matmul(x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool | None) -> torch.Tensor:
     """Rows of x sorted by expert, weight [E, out, in] -> x_e @ weight[e].T for each expert's rows.
 
     A custom op, so torch.compile treats it as one opaque call (its tracer cannot take

@@ -49,7 +49,7 @@ def test_forward_backward_and_causality(shape):
 @pytest.mark.parametrize("shape", [MOE, MOLE], ids=lambda s: s.kind)
 def test_grouped_mm_matches_loop(shape):
     torch.manual_seed(1)
-    grouped = ModelConfig(shape).build()
+    grouped = ModelConfig(shape, router=RouterConfig(grouped_mm=True)).build()
     loop = ModelConfig(shape, router=RouterConfig(grouped_mm=False)).build()
     loop.load_state_dict(grouped.state_dict())
     batch = _batch(1)
