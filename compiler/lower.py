@@ -140,18 +140,19 @@ class _Builder:
         for d in (*x.sources, *x.eval_sets):
             is_source = d in x.sources
             config = {"source": source_spec(d, d.name), "tokenizer": tokenizer.folder, "store": "tokenize",
-                      "holdout": x.holdout if is_source else 0.0, "seed": x.seed}
+                      "holdout": x.holdout if is_source else 1.0, "seed": x.seed}
             job = self.add("tokenize", d.name, config, [tokenizer], "runtime",
                            hashed={**config, "data": prints[d.name]})
             groups[d.name] = f"{d.name}-{job.digest[:8]}"
             job.config["source"]["name"] = groups[d.name]
             tokenize_jobs.append(job)
-        # Evaluation sets of every train job: each source's holdout, and each extra set whole.
-        eval_sets = {d.name: {"group": groups[d.name], "split": "valid"} for d in x.sources}
-        eval_sets.update({d.name: {"group": groups[d.name], "split": "train"} for d in x.eval_sets})
+        # Evaluation sets of every train job: each source's holdout, and each extra set whole
+        # (tokenized with holdout 1: all of it in the valid split). Name -> store group.
+        eval_groups = {d.name: groups[d.name] for d in (*x.sources, *x.eval_sets)}
         vocab = tokenizer_vocab(x)
         flops = {r.name: train_flops(x, r, vocab) for r in x.recipes}
 
+        roles: dict[str, str] = {}  # train job id -> proxy | baseline | chosen | final
         templates: dict[tuple[str, str], str] = {}  # (recipe, role) -> config JSON: sweeps reuse one
 
         def train_template(recipe: RecipeSpec, role: str) -> dict:
@@ -161,18 +162,23 @@ class _Builder:
             return json.loads(templates[key])
 
         def new_template(recipe: RecipeSpec, role: str) -> dict:
+            """The runtime's train job (runtime/README.md), every field resolved from the recipe."""
             model = x.model(recipe.model)
             shape = model_shape(model, vocab).resolved()
+            steps = max(1, -(-recipe.tokens // (recipe.batch * shape.seq_len)))
             return {
-                "role": role,
-                "model": {**shape.to_dict(), "rope_theta": model.rope_theta,
-                          "aux_loss": model.aux_loss, "z_loss": model.z_loss},
-                "recipe": {k: getattr(recipe, k) for k in ("tokens", "batch", "lr", "schedule", "warmup", "min_lr",
-                                                           "weight_decay", "clip", "accumulate")},
+                "model": shape.to_dict(), "rope_theta": model.rope_theta,
+                "load_balance_coef": model.aux_loss, "z_loss_coef": model.z_loss,
                 "store": "tokenize", "tokenizer": tokenizer.folder,
                 "sources": [groups[s.name] for s in x.sources], "weights": None, "weights_file": None,
-                "eval": {"sets": eval_sets, "tokens": recipe.eval_tokens},
-                "seed": x.seed, "output": None,
+                "seed": x.seed, "steps": steps, "batch_size": recipe.batch,
+                "micro_batch": recipe.batch // recipe.accumulate,
+                "lr": recipe.lr, "min_lr": recipe.lr * recipe.min_lr, "schedule": recipe.schedule,
+                "warmup_steps": round(recipe.warmup * steps), "weight_decay": recipe.weight_decay,
+                "beta1": 0.9, "beta2": 0.95, "grad_clip": recipe.clip or None,
+                "checkpoint_every": max(1, steps // 4), "log_every": max(1, steps // 20),
+                "eval_sources": list(eval_groups.values()), "eval_tokens": recipe.eval_tokens,
+                "device": "auto", "compile": None, "export": role == "final", "output": None,
             }
 
         def train(recipe: RecipeSpec, name: str, role: str, weights: list[float] | None,
@@ -183,8 +189,10 @@ class _Builder:
             if decided_by is not None:
                 config["weights_file"] = {"path": f"{decided_by.folder}/mixtures.json", "key": key}
             after = tokenize_jobs + ([decided_by] if decided_by else [])
-            return self.add("train", name, config, after, "runtime", "proxy" if role == "proxy" else "final",
-                            flops=flops[recipe.name])
+            job = self.add("train", name, config, after, "runtime", "proxy" if role == "proxy" else "final",
+                           flops=flops[recipe.name])
+            roles[job.id] = role
+            return job
 
         constraints = [{"quantity": c.quantity, "coefs": [list(p) for p in c.coefs], "op": c.op, "rhs": c.rhs,
                         "label": f"{Path(c.span.file).name}:{c.span.line}"} for c in x.constraints]
@@ -202,7 +210,7 @@ class _Builder:
             runs = [train(proxy, f"{x.name}_proxy{i:0{width}d}", "proxy", None, design, f"run{i}")
                     for i in range(x.search.runs)]
             fit = self.add("fit", x.name, {
-                "law": x.search.law, "seed": x.seed, "design": design.folder,
+                "law": x.search.law, "seed": x.seed, "design": design.folder, "eval_groups": eval_groups,
                 "targets": sorted({t.target for t in x.objective.terms}),
                 "runs": [j.folder for j in runs], "sources": [s.name for s in x.sources], "output": None,
             }, [design, *runs], "compiler.jobs")
@@ -232,10 +240,10 @@ class _Builder:
             if x.final:
                 measured.append(train(x.recipe(x.final), f"{x.name}_final", "final", None, solve, "solved"))
         self.add("report", x.name, {
-            "experiment": x.name, "sources": [s.name for s in x.sources], "eval_sets": list(eval_sets),
+            "experiment": x.name, "sources": [s.name for s in x.sources], "eval_groups": eval_groups,
             "design": design.folder if design else None, "fit": fit.folder if fit else None,
             "solve": solve.folder if solve else None,
-            "runs": [{"name": j.name, "role": j.config["role"], "output": j.folder} for j in measured],
+            "runs": [{"name": j.name, "role": roles[j.id], "output": j.folder} for j in measured],
             "objective": ({"kind": x.objective.kind, "terms": [[t.coef, t.target] for t in x.objective.terms]}
                           if x.objective else None),
             "output": None,

@@ -35,14 +35,14 @@ def summarize(config: dict[str, Any]) -> dict[str, Any]:
     runs = []
     for r in config["runs"]:
         folder = Path(r["output"])
-        ev = _read(folder / "eval.json") or {}
         metrics = _read(folder / "metrics.json") or {}
+        ev = metrics.get("eval", {})
         job = _read(Path("jobs") / f"{r['output']}.json") or {}
         weights = job.get("weights")
         if weights is None and job.get("weights_file"):
             wf = _read(Path(job["weights_file"]["path"]))
             weights = wf["mixtures"][job["weights_file"]["key"]] if wf else None
-        losses = ev.get("losses", {})
+        losses = {name: ev[group]["loss"] for name, group in config["eval_groups"].items() if group in ev}
         runs.append({"name": r["name"], "role": r["role"], "output": r["output"],
                      "mixture": dict(zip(sources, weights)) if weights else None,
                      "losses": losses, "objective": objective_value(objective, losses),
@@ -58,7 +58,7 @@ def summarize(config: dict[str, Any]) -> dict[str, Any]:
         for r, p in zip(proxies, preds):
             r["predicted"] = objective_value(objective, dict(zip(fitted.targets, map(float, p))))
         predicted = {"law": law.get("law"), "cv": law.get("cv", {})}
-    return {"experiment": config["experiment"], "sources": sources, "eval_sets": config["eval_sets"],
+    return {"experiment": config["experiment"], "sources": sources, "eval_sets": list(config["eval_groups"]),
             "objective": objective, "solution": solution, "law": predicted,
             "natural": dict(zip(sources, design["mixtures"]["natural"])) if design else None, "runs": runs}
 

@@ -33,12 +33,12 @@ class TokenizeJob:
     source: SourceSpec
     tokenizer: str  # a folder written by a `tokenizer` job
     store: str  # the store root
-    holdout: float  # fraction of documents (by hash) that go to `valid`, in [0, 1)
+    holdout: float  # fraction of documents (by hash) that go to `valid`, in [0, 1]; 1: an evaluation-only set
     seed: int  # keys the split hash
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.holdout < 1.0:
-            raise FieldError("holdout", f"must be in [0, 1), got {self.holdout}")
+        if not 0.0 <= self.holdout <= 1.0:
+            raise FieldError("holdout", f"must be in [0, 1], got {self.holdout}")
 
 
 def in_valid(doc: str, holdout: float, seed: int) -> bool:

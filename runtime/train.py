@@ -38,14 +38,26 @@ from runtime.shape import ModelShape, ShapeError
 
 
 @dataclass(frozen=True)
+class WeightsFile:
+    """Weights another job decides at run time: `path` is JSON {"mixtures": {key: [w, ...]}}."""
+
+    path: str
+    key: str
+
+
+@dataclass(frozen=True)
 class TrainJob:
     """The `train` job file (see runtime/README.md for the meaning of each field)."""
 
     model: ModelShape
+    rope_theta: float
+    load_balance_coef: float
+    z_loss_coef: float
     store: str
     tokenizer: str | None
     sources: list[str]
-    weights: list[float]
+    weights: list[float] | None
+    weights_file: WeightsFile | None
     seed: int
     steps: int
     batch_size: int
@@ -87,8 +99,29 @@ class TrainJob:
                 raise FieldError(name, f"must be in [0, 1), got {getattr(self, name)}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise FieldError("grad_clip", f"must be > 0 or null, got {self.grad_clip}")
-        if len(self.sources) != len(self.weights):
+        if (self.weights is None) == (self.weights_file is None):
+            raise FieldError("weights", "give either weights or weights_file (the other null)")
+        if self.weights is not None and len(self.sources) != len(self.weights):
             raise FieldError("weights", f"{len(self.weights)} weights for {len(self.sources)} sources")
+        if self.rope_theta <= 0 or self.load_balance_coef < 0 or self.z_loss_coef < 0:
+            raise FieldError("rope_theta", "rope_theta must be > 0; load_balance_coef and z_loss_coef >= 0")
+
+
+def mixture_weights(job: TrainJob) -> list[float]:
+    """The job's weights: given, or read from the file the deciding job wrote."""
+    if job.weights is not None:
+        return job.weights
+    path = Path(job.weights_file.path)
+    try:
+        weights = json.loads(path.read_text(encoding="utf-8"))["mixtures"][job.weights_file.key]
+    except FileNotFoundError:
+        raise JobError(f"{path}: missing; the job that decides this run's mixture has not finished") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise JobError(f"{path}: no mixture {job.weights_file.key!r} in it ({exc})") from None
+    if not isinstance(weights, list) or len(weights) != len(job.sources):
+        raise JobError(f"{path}: mixture {job.weights_file.key!r} does not have one weight per source "
+                       f"({len(job.sources)})")
+    return [float(w) for w in weights]
 
 
 def lr_at(job: TrainJob, step: int) -> float:
@@ -195,7 +228,7 @@ def train(job: TrainJob, stop_after: int | None = None) -> dict[str, Any]:
     `stop_after` ends the process's work right after that many steps of this run,
     without any checkpoint or output, exactly as a kill at that point would."""
     from runtime.export import export_hf, save_native
-    from runtime.models import ModelConfig
+    from runtime.models import ModelConfig, RouterConfig
     from runtime.sampler import MixtureSampler
 
     device = device_for(job.device)
@@ -207,14 +240,15 @@ def train(job: TrainJob, stop_after: int | None = None) -> dict[str, Any]:
     progress = Progress(job.steps, job.log_every, enabled=dist.main)
     torch.manual_seed(job.seed)
 
-    model = ModelConfig(job.model).build().to(device)
+    model = ModelConfig(job.model, rope_theta=job.rope_theta,
+                        router=RouterConfig(job.load_balance_coef, job.z_loss_coef)).build().to(device)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": job.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=job.lr, betas=(job.beta1, job.beta2), fused=True,
     )
-    sampler = MixtureSampler(job.store, job.sources, job.weights, job.model.seq_len, job.batch_size, job.seed)
+    sampler = MixtureSampler(job.store, job.sources, mixture_weights(job), job.model.seq_len, job.batch_size, job.seed)
 
     start_step, curve, wall_before = 0, [], 0.0
     resumed = checkpoint.latest(out / "checkpoints", progress.say)

@@ -255,6 +255,10 @@ class _Checker:
         v = read.values
         if "model" in read.spans and not self.ref(v["model"], read.spans["model"], scope.models, "model") or not read.ok:
             return None
+        if v["batch"] % v["accumulate"]:
+            self.error("E026", f"batch {v['batch']} is not divisible by accumulate {v['accumulate']}",
+                       read.spans.get("accumulate", r.span), help="each accumulation step takes batch / accumulate sequences")
+            return None
         return RecipeSpec(name=r.name.id, span=r.span, **v)
 
     # ---- objective and constraints ---------------------------------------------------

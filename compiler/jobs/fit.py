@@ -9,18 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-REQUIRED = ("law", "seed", "design", "targets", "runs", "sources", "output")
+REQUIRED = ("law", "seed", "design", "eval_groups", "targets", "runs", "sources", "output")
 
 
-def measured_losses(run_folder: str) -> dict[str, float]:
-    """Per evaluation set loss of one finished train job."""
+def measured_losses(run_folder: str, eval_groups: dict[str, str]) -> dict[str, float]:
+    """Loss on each evaluation set (by name) of one finished train job."""
     from compiler.jobs.common import JobFailed, read_json
 
-    metrics = read_json(Path(run_folder) / "eval.json", "the run's evaluation")
-    losses = metrics.get("losses") if isinstance(metrics, dict) else None
-    if not isinstance(losses, dict):
-        raise JobFailed(f"{run_folder}/eval.json: no 'losses'")
-    return {k: float(v) for k, v in losses.items()}
+    metrics = read_json(Path(run_folder) / "metrics.json", "the run's metrics")
+    ev = metrics.get("eval") if isinstance(metrics, dict) else None
+    if not isinstance(ev, dict):
+        raise JobFailed(f"{run_folder}/metrics.json: no 'eval' results")
+    return {name: float(ev[group]["loss"]) for name, group in eval_groups.items() if group in ev}
 
 
 def run(config: dict[str, Any]) -> None:
@@ -33,16 +33,16 @@ def run(config: dict[str, Any]) -> None:
     mixtures = read_json(Path(config["design"]) / "mixtures.json", "the design")["mixtures"]
     X, Y, table = [], [], []
     for i, folder in enumerate(config["runs"]):
-        losses = measured_losses(folder)
+        losses = measured_losses(folder, config["eval_groups"])
         missing = [t for t in config["targets"] if t not in losses]
         if missing:
-            raise JobFailed(f"{folder}/eval.json: no loss for {', '.join(missing)}")
+            raise JobFailed(f"{folder}/metrics.json: no loss for {', '.join(missing)}")
         X.append(mixtures[f"run{i}"])
         Y.append([losses[t] for t in config["targets"]])
         table.append({"run": folder, "mixture": mixtures[f"run{i}"], "losses": losses})
     X, Y = np.array(X), np.array(Y)
     if not np.all(np.isfinite(Y)):
-        raise JobFailed("a proxy run's loss is not finite; see the runs' eval.json")
+        raise JobFailed("a proxy run's loss is not finite; see the runs' metrics.json")
     name = config["law"]
     # Cross-validate when every training fold still has enough runs for the law.
     folds = CV_FOLDS

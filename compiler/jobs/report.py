@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-REQUIRED = ("experiment", "sources", "eval_sets", "design", "fit", "solve", "runs", "objective", "output")
+REQUIRED = ("experiment", "sources", "eval_groups", "design", "fit", "solve", "runs", "objective", "output")
 
 
 def write_results_store(path: Path, summary: dict[str, Any]) -> None:

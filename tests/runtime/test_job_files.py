@@ -39,7 +39,7 @@ def test_valid_job_loads_typed() -> None:
         (lambda j: j.update(holdout="2%"), "field 'holdout': expected a finite number, got the string \"2%\""),
         (lambda j: j.update(holdout=True), "field 'holdout': expected a finite number, got a boolean"),
         (lambda j: j.update(seed=1.5), "field 'seed': expected an integer"),
-        (lambda j: j.update(holdout=1.5), "field 'holdout': must be in [0, 1)"),
+        (lambda j: j.update(holdout=1.5), "field 'holdout': must be in [0, 1]"),
         (lambda j: j["source"].update(files=[3]), "field 'source.files[0]': expected a string"),
         (lambda j: j["source"].update(files="a.txt"), "field 'source.files': expected a list"),
         (lambda j: j["source"].update(format="csv"), "field 'source.format': expected one of \"text\", \"jsonl\""),
