@@ -4,7 +4,8 @@ Figures:
   mfu_dense_60m   dense, 10 layers, d_model 768, 12 heads, SwiGLU width 1536
                   (59M non-embedding parameters), vocab 32768 tied, seq_len 1024
   mfu_moe         MoE with the same attention and about the same active size:
-                  8 experts of width 768, top-2 (236M parameters in all)
+                  8 experts of width 768, top-2 (190M parameters in all, 84M active
+                  with the 25M embedding)
 
 MFU = (training FLOPs per token from runtime.shape.size: 6N + attention + logits)
 x tokens per second / the GPU's dense bf16 peak (Chowdhery et al. 2022). The peak
