@@ -53,3 +53,23 @@ def test_eval_job_matches_the_train_jobs_final_eval(store, tmp_path):
         assert losses[source]["loss"] == pytest.approx(result["loss"], abs=1e-6)  # batch size does not matter
     assert run_job(tmp_path, job, "eval.json") == 0  # deterministic
     assert json.loads((tmp_path / "ev" / "eval.json").read_text())["losses"] == losses
+
+
+def test_progress_bar_on_a_terminal(monkeypatch):
+    import io
+
+    from runtime.train import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Terminal()
+    monkeypatch.setattr("sys.stderr", term)
+    bar = Progress(total=4, every=2, enabled=True)
+    for step in range(4):
+        bar.update(step, 2.5 - step / 10, 1e-3, 1000.0)
+    bar.close()
+    frames = term.getvalue().split("\r")[1:]
+    assert len(frames) == 4 and frames[0].startswith("[" + "#" * 7 + "." * 23 + "] 1/4 loss 2.5000")
+    assert frames[-1].startswith("[" + "#" * 30 + "] 4/4 loss 2.2000") and frames[-1].endswith("\n")
