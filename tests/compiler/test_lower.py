@@ -36,7 +36,8 @@ def test_graph_shape(make_spec, tmp_path):
     assert by_name["tiny_uniform"].config["weights"] == [0.5, 0.5]
     final = by_name["tiny_final"]
     assert final.config["weights_file"]["path"].startswith("solve/tiny-")
-    assert final.config["model"]["layers"] == 2 and final.config["recipe"]["tokens"] == 4000
+    assert final.config["model"]["layers"] == 2 and final.config["steps"] == -(-4000 // (4 * 32))  # tokens / (batch x seq_len)
+    assert final.config["export"] and not by_name["tiny_proxy0"].config["export"]
     # Every job reads only from jobs that come before it, and the report closes the graph.
     order = [j.id for j in jobs(graph)]
     for j in jobs(graph):
