@@ -18,6 +18,7 @@ hits both alike; each figure is a ratio of medians.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -112,7 +113,8 @@ def main() -> None:
     if args.rss_child:
         _rss_child(5)
         return
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other processes slow both sides)")
     for kind, name in (("dense", "dense_vs_hf_llama"), ("moe", "moe_vs_hf_mixtral")):
         print(f"figure {name} {compare(kind, False, args.rounds, args.steps)[2]:.2f} x")
     if not args.no_compile:

@@ -60,6 +60,11 @@ class Output(NamedTuple):
     aux: torch.Tensor  # routing losses (zero for dense models)
 
 
+# Logits per chunk of `linear_cross_entropy`: cache-sized on CPU, far larger on accelerators.
+CHUNK_ELEMENTS_CPU = 1 << 18
+CHUNK_ELEMENTS_ACCELERATOR = 1 << 26
+
+
 class LinearCrossEntropy(torch.autograd.Function):
     """Mean cross-entropy of softmax(h W^T) against targets, never holding all logits.
 
@@ -101,8 +106,7 @@ class LinearCrossEntropy(torch.autograd.Function):
 
 def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of the logits h @ weight.T [N, V] at targets [N]."""
-    # ~1 MiB of fp32 logits per chunk on CPU (cache-sized); far larger chunks on accelerators.
-    budget = 1 << 18 if h.device.type == "cpu" else 1 << 26
+    budget = CHUNK_ELEMENTS_CPU if h.device.type == "cpu" else CHUNK_ELEMENTS_ACCELERATOR
     chunk_rows = max(16, budget // weight.shape[0])
     return LinearCrossEntropy.apply(h, weight, targets, chunk_rows)
 
