@@ -2,8 +2,9 @@
 
 - `export_hf`: dense -> `LlamaForCausalLM`, MoE -> `MixtralForCausalLM`, written
   with `save_pretrained` so `transformers.AutoModelForCausalLM.from_pretrained(dir)`
-  loads it; a tokenizers JSON file, when given, is saved beside it as a fast
-  tokenizer. MoLE has no Hugging Face counterpart and is written natively.
+  loads it; a tokenizer folder (`tokenizer.json`, and `tokenizer_config.json` when
+  present, as `runtime.tokenizer` writes), when given, is saved beside it as a
+  fast tokenizer. MoLE has no Hugging Face counterpart and is written natively.
 - `save_native` / `load_native`: mixc's own format for every kind: `model.json`
   (the `ModelConfig`) and `model.safetensors`.
 
@@ -29,6 +30,7 @@ from runtime.shape import ModelShape
 
 NATIVE_CONFIG = "model.json"
 NATIVE_WEIGHTS = "model.safetensors"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
 class ExportError(ValueError):
@@ -125,15 +127,15 @@ def to_hf(model: Transformer):
     return hf.eval()
 
 
-def export_hf(model: Transformer, out_dir: Path, tokenizer_file: Path | None = None) -> Path:
+def export_hf(model: Transformer, out_dir: Path, tokenizer_dir: Path | None = None) -> Path:
     """Write `model` (dense or MoE) as a Hugging Face checkpoint directory, with its tokenizer."""
     hf = to_hf(model)
     with atomic_directory(out_dir) as tmp:
         hf.save_pretrained(tmp)
-        if tokenizer_file is not None:
+        if tokenizer_dir is not None:
             from transformers import PreTrainedTokenizerFast
 
-            PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_file)).save_pretrained(tmp)
+            PreTrainedTokenizerFast.from_pretrained(str(tokenizer_dir)).save_pretrained(tmp)
     return Path(out_dir)
 
 
@@ -148,8 +150,8 @@ def config_from_dict(data: dict) -> ModelConfig:
     return ModelConfig(shape, router=router, **data)
 
 
-def save_native(model: Transformer, out_dir: Path, tokenizer_file: Path | None = None) -> Path:
-    """mixc's own format (any kind): model.json + model.safetensors (+ tokenizer.json)."""
+def save_native(model: Transformer, out_dir: Path, tokenizer_dir: Path | None = None) -> Path:
+    """mixc's own format (any kind): model.json + model.safetensors (+ the tokenizer folder's files)."""
     from safetensors.torch import save_file
 
     # Tied weights are stored once; load_native re-ties them through the config.
@@ -159,8 +161,10 @@ def save_native(model: Transformer, out_dir: Path, tokenizer_file: Path | None =
     with atomic_directory(out_dir) as tmp:
         (tmp / NATIVE_CONFIG).write_text(json.dumps(config_to_dict(model.config), indent=2) + "\n")
         save_file(state, str(tmp / NATIVE_WEIGHTS))
-        if tokenizer_file is not None:
-            shutil.copyfile(tokenizer_file, tmp / "tokenizer.json")
+        if tokenizer_dir is not None:
+            for name in TOKENIZER_FILES:
+                if (Path(tokenizer_dir) / name).exists():
+                    shutil.copyfile(Path(tokenizer_dir) / name, tmp / name)
     return Path(out_dir)
 
 

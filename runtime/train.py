@@ -329,13 +329,13 @@ def train(job: TrainJob, stop_after: int | None = None) -> dict[str, Any]:
             from runtime.evaluate import evaluate
 
             metrics["eval"] = evaluate(model, job.store, job.eval_sources, job.eval_tokens, job.micro_batch, device)
-        tokenizer_file = Path(job.tokenizer) / "tokenizer.json" if job.tokenizer else None
-        save_native(model, out / "model", tokenizer_file)
+        tokenizer_dir = Path(job.tokenizer) if job.tokenizer else None
+        save_native(model, out / "model", tokenizer_dir)
         if job.export:
             if job.model.kind == "mole":
                 progress.say("export: MoLE has no Hugging Face counterpart; model/ holds it in the native format")
             else:
-                export_hf(model, out / "hf", tokenizer_file)
+                export_hf(model, out / "hf", tokenizer_dir)
         write_json(out / "metrics.json", metrics)
     if dist.world > 1:
         torch.distributed.barrier()

@@ -24,15 +24,16 @@ def _tokens(seed=0):
     return torch.randint(0, 64, (3, 16), generator=torch.Generator().manual_seed(seed))
 
 
-def _tokenizer_file(tmp_path):
+def _tokenizer_dir(tmp_path):
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     vocab = {f"w{i}": i for i in range(63)} | {"<unk>": 63}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    path = tmp_path / "tokenizer.json"
-    tok.save(str(path))
-    return path
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    tok.save(str(folder / "tokenizer.json"))
+    return folder
 
 
 @pytest.mark.parametrize("shape", [DENSE, replace(DENSE, tie_embeddings=True), MOE], ids=["dense", "tied", "moe"])
@@ -42,7 +43,7 @@ def test_hf_logits_match(shape, tmp_path):
     with torch.no_grad():
         ours = model(x).logits
         assert (to_hf(model)(x).logits - ours).abs().max().item() < 1e-4
-    out = export_hf(model, tmp_path / "hf", tokenizer_file=_tokenizer_file(tmp_path))
+    out = export_hf(model, tmp_path / "hf", tokenizer_dir=_tokenizer_dir(tmp_path))
     loaded = AutoModelForCausalLM.from_pretrained(out).eval()
     expected = "LlamaForCausalLM" if shape.kind == "dense" else "MixtralForCausalLM"
     assert type(loaded).__name__ == expected

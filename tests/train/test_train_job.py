@@ -25,7 +25,10 @@ def test_train_writes_its_outputs(store, tmp_path, capsys):
     assert m["loss_curve"][-1][1] < m["loss_curve"][0][1]  # it learns
     assert set(m["eval"]) == {"legal", "literature"} and m["eval"]["legal"]["tokens"] == 256
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000010", "step-00000012"]
-    assert (out / "hf" / "config.json").exists() and (out / "hf" / "tokenizer.json").exists()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    assert type(AutoModelForCausalLM.from_pretrained(out / "hf")).__name__ == "LlamaForCausalLM"
+    assert AutoTokenizer.from_pretrained(out / "hf")("ab")["input_ids"] == [97, 98]  # the byte tokenizer
     assert load_native(out / "model").config.shape.kind == "dense"
     err = capsys.readouterr().err
     assert "step 4/12 loss" in err and "step 12/12 loss" in err  # plain log lines when not a terminal
