@@ -3,8 +3,8 @@
 Routing follows Mixtral (softmax over all experts in fp32, keep the top k,
 renormalise their weights), so a trained model exports to MixtralForCausalLM
 unchanged. Tokens are sorted by expert and every expert runs one matmul over its
-contiguous slice: `torch._grouped_mm` does all experts in one call, and a plain
-per-expert loop is the fallback where it is missing. No token is dropped and no
+contiguous slice: `torch._grouped_mm` does all experts in one call on CUDA; on CPU
+(or where it is missing) a per-expert loop writes each slice in place. No token is dropped and no
 capacity factor is needed. Auxiliary losses: Switch load balancing
 (Fedus et al. 2021, eq. 4) and the router z-loss (Zoph et al. 2022, eq. 5).
 The MoLE model (`mole.py`) reuses the router and the expert matmul from here.
