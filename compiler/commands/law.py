@@ -2,7 +2,7 @@
 
   mixc law fit  --mixtures M.csv --losses L.csv --target COL [--law NAME] -o law.json
   mixc law eval law.json --mixtures M.csv --losses L.csv --target COL [--format json]
-  mixc law solve law.json [--min SRC=X] [--max SRC=X] [--target COL] [--format json]
+  mixc law solve law.json [--min SRC=X] [--max SRC=X] [--target COL] [--extrapolate] [--format json]
 
 Rows of the two CSV files are joined on an id column (the first column, or --id NAME);
 mixture columns are the sources, by name. Exit status: 0 done, 1 bad input (with a
@@ -48,6 +48,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     so.add_argument("--target", metavar="COL", help="the target to minimise (default: the law's only target)")
     so.add_argument("--min", action="append", default=[], metavar="SRC=X", help="lower bound on a weight")
     so.add_argument("--max", action="append", default=[], metavar="SRC=X", help="upper bound on a weight")
+    so.add_argument("--extrapolate", action="store_true",
+                    help="allow a source more weight than it had in any fitted run (default: not)")
     so.add_argument("--seed", type=int, default=0)
     so.add_argument("--format", choices=("text", "json"), default="text")
 
@@ -153,11 +155,13 @@ def _bounds(law, pairs: list[str], flag: str) -> list:
 
 def _solve(args) -> int:
     from compiler.mixture.polytope import Polytope, check
-    from compiler.mixture.solve import Objective, solve
+    from compiler.mixture.solve import Objective, solve, within_support
 
     law = _load_law(args.law)
     target = _target(law, args.target)
     poly = Polytope(law.sources, tuple(_bounds(law, args.min, "--min") + _bounds(law, args.max, "--max")))
+    if not args.extrapolate:
+        poly = within_support(law, poly)
     feas = check(poly)
     if not feas.feasible:
         raise _InputError(f"no mixture satisfies these bounds together: {'; '.join(feas.conflict)}")

@@ -8,6 +8,7 @@ worst case), plus an optional KL pull toward a prior, kl * KL(w || prior).
   (100k points: Dirichlet draws around the uniform mixture over a wide range of
   concentrations, so corners are visited, topped up by hit-and-run), score them with the
   law and average the best k; the average of points of a convex set stays inside it.
+`within_support` adds caps that keep the solve inside the range of the fitted runs.
 The result carries the predicted losses, the constraints that bind and the distance
 from the prior. This module fits nothing and reads no files.
 """
@@ -21,7 +22,7 @@ import numpy as np
 
 from compiler.mixture.laws.base import Law
 from compiler.mixture.design import dirichlet_draws
-from compiler.mixture.polytope import Polytope, sample
+from compiler.mixture.polytope import Polytope, bound, sample
 
 SAMPLES = 100_000
 TOP_K = 100
@@ -112,6 +113,17 @@ def candidates(poly: Polytope, n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     W = dirichlet_draws(poly, n // 2, np.full(poly.dim, 1.0 / poly.dim), rng, (0.02, 5.0))
     return np.vstack([W, sample(poly, n - len(W), seed=seed)]) if len(W) < n else W
+
+
+def within_support(law: Law, poly: Polytope) -> Polytope:
+    """poly, plus: no source above the largest weight it had in the runs the law was fitted on.
+
+    A law knows nothing of mixtures beyond its runs; this keeps the solve where it has seen data.
+    The added constraints are labelled "runs' range of SRC".
+    """
+    caps = [c for s, hi in zip(law.sources, law.support) if hi < 1.0
+            for c in bound(f"runs' range of {s}", s, hi=hi)]
+    return poly.with_constraints(poly.constraints + tuple(caps))
 
 
 def solve(law: Law, poly: Polytope, objective: Objective, seed: int = 0, samples: int = SAMPLES,

@@ -101,3 +101,22 @@ def test_solve_reports_conflicting_bounds(files, capsys):
     (d / "junk.json").write_text("{")
     assert main(["law", "solve", str(d / "junk.json")]) == 1
     assert "not JSON" in capsys.readouterr().err
+
+
+def test_solve_stays_within_the_runs_unless_told(tmp_path, capsys):
+    W, _ = make_runs(60)
+    W[:, 3] *= 0.05 / W[:, 3].max()  # math never above 5% in the runs ...
+    W /= W.sum(axis=1, keepdims=True)
+    Y = np.c_[1.0 - W @ np.array([0.1, 0.2, 0.1, 0.9])]  # ... yet the linear law loves it
+    ids = [str(i) for i in range(60)]
+    m = write(tmp_path / "m.csv", ["id", *SOURCES], [[i, *w] for i, w in zip(ids, W)])
+    l = write(tmp_path / "l.csv", ["id", "web"], [[i, y[0]] for i, y in zip(ids, Y)])
+    out = str(tmp_path / "law.json")
+    assert main(["law", "fit", "--mixtures", m, "--losses", l, "--target", "web", "--law", "linear", "-o", out]) == 0
+    capsys.readouterr()
+    assert main(["law", "solve", out, "--format", "json"]) == 0
+    inside = json.loads(capsys.readouterr().out)
+    assert inside["mixture"]["math"] == pytest.approx(W[:, 3].max(), abs=1e-6)
+    assert "runs' range of math" in inside["binding"]
+    assert main(["law", "solve", out, "--format", "json", "--extrapolate"]) == 0
+    assert json.loads(capsys.readouterr().out)["mixture"]["math"] == pytest.approx(1.0, abs=1e-6)

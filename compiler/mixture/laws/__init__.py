@@ -8,6 +8,7 @@ Laws are plain JSON (`Law.to_json`, `load_law`). This package never reads files.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -69,8 +70,9 @@ def fit_law(name: str, X: np.ndarray, Y: np.ndarray, sources: Sequence[str], tar
     need = min_rows(name, X.shape[1], max(cv_folds, 2))
     if len(X) < need:
         raise ValueError(f"the {name} law needs at least {need} runs for {X.shape[1]} sources; got {len(X)}")
+    support = tuple(float(x) for x in X.max(axis=0))
     if name != "auto":
-        law = LAWS[name].fit(X, Y, tuple(sources), tuple(targets), seed=seed)
+        law = replace(LAWS[name].fit(X, Y, tuple(sources), tuple(targets), seed=seed), support=support)
         if cv_folds >= 2:
             law = law.with_cv(cross_validate(LAWS[name], X, Y, sources, targets, cv_folds, seed))
         return law
@@ -85,7 +87,7 @@ def fit_law(name: str, X: np.ndarray, Y: np.ndarray, sources: Sequence[str], tar
     ranked = sorted(scores, key=lambda c: (-np.nan_to_num(scores[c]["spearman"], nan=-2.0),
                                            not LAWS[c].convex, list(LAWS).index(c)))
     chosen = ranked[0]
-    law = LAWS[chosen].fit(X, Y, tuple(sources), tuple(targets), seed=seed)
+    law = replace(LAWS[chosen].fit(X, Y, tuple(sources), tuple(targets), seed=seed), support=support)
     return law.with_cv({**scores[chosen], "chosen_by": "auto",
                         "candidates": {c: scores[c]["spearman"] for c in ranked}})
 
@@ -94,7 +96,8 @@ def load_law(data: Mapping[str, Any]) -> Law:
     """A law from its JSON form, with a clear error for anything malformed."""
     try:
         cls = LAWS[data["law"]]
-        law = cls(tuple(data["sources"]), tuple(data["targets"]), dict(data["params"]), dict(data.get("cv", {})))
+        law = cls(tuple(data["sources"]), tuple(data["targets"]), dict(data["params"]), dict(data.get("cv", {})),
+                  tuple(float(x) for x in data.get("support", ())))
     except KeyError as exc:
         raise ValueError(f"not a mixing law: missing or unknown {exc}") from None
     except (TypeError, ValueError) as exc:

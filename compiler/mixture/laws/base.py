@@ -3,13 +3,13 @@
 A law predicts all the targets it was fitted on, column by column. Convex laws also
 give a cvxpy expression per target (so the solve is one convex problem) and a gradient.
 Laws are saved as plain JSON: `{"law": name, "sources": [...], "targets": [...],
-"params": {...}, "cv": {...}}`. This module holds the interface and the statistics laws
+"params": {...}, "cv": {...}, "support": [...]}`. This module holds the interface and the statistics laws
 are judged by; it fits nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -43,6 +43,7 @@ class Law:
     targets: tuple[str, ...]
     params: dict[str, Any]
     cv: dict[str, Any] = field(default_factory=dict)
+    support: tuple[float, ...] = ()  # per source, the largest weight in the runs fitted on
 
     name: ClassVar[str] = ""
     convex: ClassVar[bool] = False
@@ -70,10 +71,10 @@ class Law:
 
     def to_json(self) -> dict[str, Any]:
         return {"law": self.name, "sources": list(self.sources), "targets": list(self.targets),
-                "params": self.params, "cv": self.cv}
+                "params": self.params, "cv": self.cv, "support": list(self.support)}
 
     def with_cv(self, cv: dict[str, Any]) -> "Law":
-        return type(self)(self.sources, self.targets, self.params, cv)
+        return replace(self, cv=cv)
 
     def target_index(self, target: str) -> int:
         if target not in self.targets:
