@@ -3,8 +3,9 @@
 Routing follows Mixtral (softmax over all experts in fp32, keep the top k,
 renormalise their weights), so a trained model exports to MixtralForCausalLM
 unchanged. Tokens are sorted by expert and every expert runs one matmul over its
-contiguous slice: `torch._grouped_mm` does all experts in one call on CUDA; on CPU
-(or where it is missing) a per-expert loop writes each slice in place. No token is dropped and no
+contiguous slice: `torch._grouped_mm` does all experts in one call; where it is
+missing (or rows are not 16-byte aligned) a per-expert loop writes each slice in
+place. No token is dropped and no
 capacity factor is needed. Auxiliary losses: Switch load balancing
 (Fedus et al. 2021, eq. 4) and the router z-loss (Zoph et al. 2022, eq. 5).
 The MoLE model (`mole.py`) reuses the router and the expert matmul from here.
@@ -55,12 +56,10 @@ class Router(nn.Module):
         return Routing(order // self.top_k, top_w.flatten()[order].unsqueeze(-1), counts, aux)
 
 
-def _grouped(x: torch.Tensor, out_features: int, grouped: bool | None) -> bool:
-    """Whether to call _grouped_mm: asked for (None: on CUDA only; on CPU its kernel is a
-    loop that copies, ~20% slower than `_loop_matmul`), present, and 16-byte aligned rows."""
-    wanted = x.device.type == "cuda" if grouped is None else grouped
+def _grouped(x: torch.Tensor, out_features: int, grouped: bool) -> bool:
+    """Whether _grouped_mm can take this call: asked for, present, 16-byte aligned rows."""
     size = x.element_size()
-    return wanted and HAS_GROUPED_MM and (x.shape[1] * size) % 16 == 0 and (out_features * size) % 16 == 0
+    return grouped and HAS_GROUPED_MM and (x.shape[1] * size) % 16 == 0 and (out_features * size) % 16 == 0
 
 
 def _loop_matmul(a: torch.Tensor, b: torch.Tensor, counts: torch.Tensor, transpose_b: bool) -> torch.Tensor:
@@ -74,7 +73,7 @@ def _loop_matmul(a: torch.Tensor, b: torch.Tensor, counts: torch.Tensor, transpo
 
 
 @torch.library.custom_op("mixc::expert_matmul", mutates_args=())
-def _expert_matmul(x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool | None) -> torch.Tensor:
+def _expert_matmul(x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool) -> torch.Tensor:
     if _grouped(x, weight.shape[1], grouped):
         return torch._grouped_mm(x, weight.transpose(1, 2), offs=counts.cumsum(0).to(torch.int32))
     return _loop_matmul(x, weight, counts, transpose_b=True)
@@ -93,7 +92,7 @@ def _expert_matmul_setup(ctx, inputs, output):
 
 @torch.library.custom_op("mixc::expert_matmul_backward", mutates_args=())
 def _expert_matmul_grads(
-    grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool | None
+    grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     grad = grad.contiguous()  # _grouped_mm's backward cannot take stride-0 gradients
     if _grouped(x, weight.shape[1], grouped):
@@ -122,7 +121,7 @@ def _expert_matmul_backward(ctx, grad):
 _expert_matmul.register_autograd(_expert_matmul_backward, setup_context=_expert_matmul_setup)
 
 
-def expert_matmul(x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool | None) -> torch.Tensor:
+def expert_matmul(x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool) -> torch.Tensor:
     """Rows of x sorted by expert, weight [E, out, in] -> x_e @ weight[e].T for each expert's rows.
 
     A custom op, so torch.compile treats it as one opaque call (its tracer cannot take
