@@ -189,7 +189,7 @@ class _Builder:
             if decided_by is not None:
                 config["weights_file"] = {"path": f"{decided_by.folder}/mixtures.json", "key": key}
             after = tokenize_jobs + ([decided_by] if decided_by else [])
-            job = self.add("train", name, config, after, "runtime", "proxy" if role == "proxy" else "final",
+            job = self.add("train", name, config, after, "runtime", "final" if role == "final" else "proxy",
                            flops=flops[recipe.name])
             roles[job.id] = role
             return job
@@ -219,7 +219,7 @@ class _Builder:
                 "fit": fit.folder, "design": design.folder, "sources": [s.name for s in x.sources],
                 "objective": {"kind": o.kind, "terms": [[t.coef, t.target] for t in o.terms], "kl": o.kl,
                               "kl_prior": o.kl_prior},
-                "constraints": constraints,
+                "constraints": constraints, "extrapolate": x.search.extrapolate,
                 # Epoch caps bound the final run's draws; without caps the token count does not
                 # matter, and leaving it out keeps a change to the final recipe from re-solving.
                 "tokens": (x.recipe(x.final).tokens if x.final else proxy.tokens)

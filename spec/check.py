@@ -72,6 +72,7 @@ SEARCH = {
     "law": Field("choice", "auto", choices=LAWS),
     "prior": Field("choice", "natural", choices=PRIORS),
     "design": Field("choice", "dirichlet", choices=DESIGNS),
+    "extrapolate": Field("bool", False, doc="let the solve leave the weights the proxy runs covered"),
 }
 
 BUDGET = {
@@ -534,7 +535,7 @@ class _Checker:
                         and read.ok:
                     v = read.values
                     search = SearchSpec(search_stmt.method.id, v["runs"], v["train"], v["law"], v["prior"], v["design"],
-                                        search_stmt.span)
+                                        v["extrapolate"], search_stmt.span)
 
         objective_stmt = self.single(by_type(ast.Objective), "an objective")
         objective = self.objective(objective_stmt, scope) if objective_stmt else None

@@ -15,7 +15,7 @@ from spec.ast import Span
 # Catalogues the checker validates against; the compiler's registries must agree
 # (tests/spec/test_catalogue.py holds them together).
 DEVICES = ("cpu", "a100", "h100", "h200")
-LAWS = ("auto", "linear", "loglinear", "lightgbm")
+LAWS = ("auto", "linear", "loglinear", "powerlaw", "lightgbm")
 SEARCH_METHODS = ("regmix",)
 SCHEDULES = ("constant", "cosine")
 PRIORS = ("natural", "uniform")
@@ -87,6 +87,7 @@ class SearchSpec:
     law: str
     prior: str
     design: str
+    extrapolate: bool  # let the solve leave the range of weights the proxy runs covered
     span: Span
 
 

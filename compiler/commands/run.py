@@ -2,8 +2,9 @@
 
 `--profile slurm` submits to a SLURM cluster through Snakemake's SLURM executor, with the
 same job files. Arguments after `--` go to Snakemake unchanged. When the run finishes,
-the result table of the report job is printed. Ctrl-C stops Snakemake, which stops its
-jobs; a job only counts as done once its marker is written, after it succeeded.
+the result table of the report job is printed. Ctrl-C stops Snakemake and its jobs; a
+job only counts as done once its marker is written, after it succeeded, and every job
+writes its outputs atomically, so a rerun continues from what finished.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +41,31 @@ def snakemake_command(workdir: Path, index: Path, profile: str, cores: int | Non
     return cmd + extra
 
 
+def run_snakemake(cmd: list[str]) -> int | None:
+    """Run Snakemake in its own process group; its exit status, or None when interrupted.
+
+    On Ctrl-C (or SIGTERM) the whole group gets SIGINT, so running jobs stop too (a train job
+    stops between steps; its last checkpoint stays), then SIGTERM and SIGKILL if it lingers.
+    """
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill mixc = Ctrl-C
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        for sig, grace in ((signal.SIGINT, 60), (signal.SIGTERM, 20), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+            except ProcessLookupError:
+                break
+        return None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run(args: argparse.Namespace) -> int:
     from compiler.budget import estimate
     from compiler.emit import emit
@@ -53,11 +80,8 @@ def run(args: argparse.Namespace) -> int:
     built = emit(c.graph, c.experiment.name, workdir, estimate(c.experiment))
     cmd = snakemake_command(workdir, built.index, args.profile, args.cores, args.dry_run, args.extra)
     print(f"mixc: {built.jobs} jobs in {workdir}; running Snakemake ({args.profile})", file=sys.stderr)
-    proc = subprocess.Popen(cmd)
-    try:
-        status = proc.wait()
-    except KeyboardInterrupt:
-        status = proc.wait()  # Snakemake got the same SIGINT and stops its jobs; wait for it
+    status = run_snakemake(cmd)
+    if status is None:
         print("mixc: interrupted; rerun the same command to continue from the finished jobs", file=sys.stderr)
         return 130
     if status != 0:

@@ -2,7 +2,8 @@
 
 Writes `mixtures.json` ({"mixtures": {"solved": [...]}}, read by the chosen-mixture and
 final train jobs) and `solution.json` (predicted losses, binding constraints, distance
-from the prior, the method used).
+from the prior, the method used). Unless the search says `extrapolate: true`, no source
+may exceed the largest weight it had in the proxy runs.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-REQUIRED = ("fit", "design", "sources", "objective", "constraints", "tokens", "output")
+REQUIRED = ("fit", "design", "sources", "objective", "constraints", "extrapolate", "tokens", "output")
 
 
 def run(config: dict[str, Any]) -> None:
@@ -18,7 +19,7 @@ def run(config: dict[str, Any]) -> None:
     from compiler.jobs.mixtures import polytope
     from compiler.mixture.design import prior_weights
     from compiler.mixture.laws import load_law
-    from compiler.mixture.solve import Objective, solve
+    from compiler.mixture.solve import Objective, solve, within_support
     from runtime.atomic import atomic_directory
 
     names = config["sources"]
@@ -28,6 +29,8 @@ def run(config: dict[str, Any]) -> None:
     except ValueError as exc:
         raise JobFailed(f"{config['fit']}/law.json: {exc}") from None
     poly = polytope(names, config["constraints"], design["tokens"], config["tokens"])
+    if not config["extrapolate"]:  # a law has seen nothing beyond its runs' weights
+        poly = within_support(law, poly)
     o = config["objective"]
     prior = tuple(prior_weights(tuple(names), o["kl_prior"], design["tokens"])) if o["kl"] else None
     objective = Objective(tuple((float(c), t) for c, t in o["terms"]), o["kind"], float(o["kl"]), prior)

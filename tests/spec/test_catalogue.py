@@ -1,0 +1,18 @@
+"""The language's catalogues agree with what the compiler and runtime implement."""
+
+from compiler.devices import DEVICES as DEVICE_TABLE
+from compiler.mixture.design import METHODS
+from compiler.mixture.laws import NAMES
+from runtime.shape import default_ffn_hidden
+from spec.check import default_d_ff
+from spec.experiment import DESIGNS, DEVICES, LAWS
+
+
+def test_laws_designs_devices_match():
+    assert set(LAWS) == set(NAMES)
+    assert set(DESIGNS) == set(METHODS)
+    assert set(DEVICES) == set(DEVICE_TABLE)
+
+
+def test_default_ffn_width_matches_runtime():
+    assert all(default_d_ff(d) == default_ffn_hidden(d) for d in range(1, 4097))
