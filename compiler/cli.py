@@ -37,6 +37,10 @@ def _parser(chosen: str | None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    passthrough: list[str] = []
+    if "--" in args_list:  # what follows `--` goes to the tool the command drives (Snakemake)
+        cut = args_list.index("--")
+        args_list, passthrough = args_list[:cut], args_list[cut + 1 :]
     chosen = next((a for a in args_list if not a.startswith("-")), None)
     parser = _parser(chosen if chosen in COMMANDS else None)
     try:
@@ -47,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     module = importlib.import_module(f"compiler.commands.{COMMANDS[args.command][0]}")
+    if passthrough and not getattr(module, "PASSTHROUGH", False):
+        print(f"mixc {args.command}: takes no arguments after `--`", file=sys.stderr)
+        return 2
+    args.passthrough = passthrough
     try:
         return int(module.run(args))
     except KeyboardInterrupt:

@@ -18,15 +18,16 @@ import sys
 from pathlib import Path
 
 HELP = "build a spec and run its workflow with Snakemake"
+PASSTHROUGH = True  # `mixc run FILE -- ARGS`: ARGS go to Snakemake
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE")
-    p.add_argument("extra", nargs="*", metavar="-- SNAKEMAKE_ARGS", help="passed to Snakemake after `--`")
     p.add_argument("-o", "--output", metavar="DIR", help="work directory (default: .mixc/ beside the spec)")
     p.add_argument("--cores", type=int, default=None, help="cores to use locally (default: all)")
     p.add_argument("--profile", default="local", help="local (default), slurm, or a profile folder")
     p.add_argument("--dry-run", "-n", action="store_true", help="show what would run; run nothing")
+    p.epilog = "Arguments after `--` go to Snakemake unchanged, e.g. `mixc run x.mix -- --keep-going`."
 
 
 def snakemake_command(workdir: Path, index: Path, profile: str, cores: int | None, dry_run: bool,
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     except Stop as stop:
         return stop.status
     built = emit(c.graph, c.experiment.name, workdir, estimate(c.experiment))
-    cmd = snakemake_command(workdir, built.index, args.profile, args.cores, args.dry_run, args.extra)
+    cmd = snakemake_command(workdir, built.index, args.profile, args.cores, args.dry_run, args.passthrough)
     print(f"mixc: {built.jobs} jobs in {workdir}; running Snakemake ({args.profile})", file=sys.stderr)
     status = run_snakemake(cmd)
     if status is None:

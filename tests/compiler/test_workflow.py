@@ -48,3 +48,51 @@ def test_hostile_names_and_paths_run_nothing(make_spec, tmp_path):
     jobs = [json.loads((work / f"jobs/{t.removeprefix('done/')}.json").read_text()) for t in targets]
     files = {f for j in jobs if j["kind"] == "tokenize" for f in j["source"]["files"]}
     assert {Path(f).name for f in files} == {f"{n}.txt" for n in EVIL}  # the names arrived intact, as data
+
+
+def markers(work: Path) -> dict[str, float]:
+    return {str(p.relative_to(work / "done")): p.stat().st_mtime_ns for p in (work / "done").rglob("*") if p.is_file()}
+
+
+def test_run_end_to_end_then_rerun_only_what_changed(make_spec, tmp_path, capsys):
+    """The whole pipeline on a tiny spec: tokenize, design, proxies, fit, solve, chosen, final,
+    baselines, report. Then a change to the final recipe reruns only the final run and report."""
+    spec, work = make_spec(runs=4, proxy_tokens="2k", final_tokens="3k"), tmp_path / "w"
+    assert main(["run", str(spec), "-o", str(work), "--cores", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "mixture found: alpha" in out and "tiny_chosen" in out and "tiny_uniform" in out
+    report = next((work / "report").iterdir())
+    summary = json.loads((report / "summary.json").read_text())
+    chosen = next(r for r in summary["runs"] if r["role"] == "chosen")
+    assert chosen["objective"] is not None and chosen["predicted"] is not None
+    assert abs(sum(chosen["mixture"].values()) - 1) < 1e-6
+    assert (report / "report.html").read_text().count("<svg") == 3
+    import zarr
+
+    results = zarr.open_group(str(report / "results.zarr"), mode="r")
+    assert results["loss"].shape == (4 + 2 + 1 + 1, 2)  # runs x evaluation sets
+    assert list(results["eval_set"][:]) == ["alpha", "beta"]
+
+    before = markers(work)
+    spec.write_text(spec.read_text().replace("tokens: 3k", "tokens: 4k"))
+    assert main(["run", str(spec), "-o", str(work), "--cores", "2"]) == 0
+    after = markers(work)
+    rerun = {m.rsplit("-", 1)[0] for m in after if before.get(m) != after[m]}
+    assert rerun == {"train/tiny_final", "report/tiny"}
+
+
+def test_failed_job_stops_the_run_and_a_rerun_continues(make_spec, tmp_path, capsys):
+    spec, work = make_spec(runs=4, proxy_tokens="2k", final_tokens="2k"), tmp_path / "w"
+    beta = tmp_path / "data" / "beta.txt"
+    good = beta.read_bytes()
+    beta.write_bytes(b"fine text\n\n\xff\xfe not utf-8\n")  # the tokenize job must refuse this
+    assert main(["run", str(spec), "-o", str(work), "--cores", "2", "--", "--keep-going"]) == 1
+    err = capsys.readouterr().err
+    assert "logs" in err and "rerun the same command" in err
+    done = markers(work)
+    assert any(m.startswith("tokenize/alpha") for m in done) and not any(m.startswith("tokenize/beta") for m in done)
+    beta.write_bytes(good)
+    # The spec's data changed, so the beta store (and what reads it) is a new job; alpha's is kept.
+    assert main(["build", str(spec), "-o", str(work)]) == 0
+    r = snakemake(work, "--dry-run", "--cores", "1")
+    assert "output: done/tokenize/alpha" not in r.stdout and "output: done/tokenize/beta" in r.stdout
