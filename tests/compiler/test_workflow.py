@@ -96,3 +96,27 @@ def test_failed_job_stops_the_run_and_a_rerun_continues(make_spec, tmp_path, cap
     assert main(["build", str(spec), "-o", str(work)]) == 0
     r = snakemake(work, "--dry-run", "--cores", "1")
     assert "output: done/tokenize/alpha" not in r.stdout and "output: done/tokenize/beta" in r.stdout
+
+
+def test_interrupt_leaves_nothing_that_looks_complete(make_spec, tmp_path):
+    import signal
+    import time
+
+    spec, work = make_spec(runs=4, proxy_tokens="200k", final_tokens="2k"), tmp_path / "w"
+    proc = subprocess.Popen([sys.executable, "-m", "compiler", "run", str(spec), "-o", str(work), "--cores", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not any("step " in p.read_text() for p in (work / "logs").rglob("*proxy*.log")):
+        time.sleep(0.5)  # until a proxy run is training
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err
+    done = markers(work)
+    interrupted = [p for p in (work / "logs" / "train").glob("*proxy*.log") if "step " in p.read_text()]
+    assert interrupted
+    for log in interrupted:
+        run_id = f"train/{log.stem}"
+        assert run_id not in done  # no marker: Snakemake will run it again
+        assert not (work / run_id / "metrics.json").exists()  # a train job's last write
+    for folder in (work / "train").iterdir():  # finished or not, the two always agree
+        assert (folder / "metrics.json").exists() == (f"train/{folder.name}" in done)
