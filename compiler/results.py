@@ -58,7 +58,9 @@ def summarize(config: dict[str, Any]) -> dict[str, Any]:
         for r, p in zip(proxies, preds):
             r["predicted"] = objective_value(objective, dict(zip(fitted.targets, map(float, p))))
         predicted = {"law": law.get("law"), "cv": law.get("cv", {})}
-    return {"experiment": config["experiment"], "sources": sources, "eval_sets": list(config["eval_groups"]),
+    # Job files sort their keys: restore the spec's order (sources first, then extra sets).
+    eval_sets = [s for s in sources if s in config["eval_groups"]] + sorted(set(config["eval_groups"]) - set(sources))
+    return {"experiment": config["experiment"], "sources": sources, "eval_sets": eval_sets,
             "objective": objective, "solution": solution, "law": predicted,
             "natural": dict(zip(sources, design["mixtures"]["natural"])) if design else None, "runs": runs}
 

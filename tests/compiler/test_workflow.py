@@ -71,7 +71,7 @@ def test_run_end_to_end_then_rerun_only_what_changed(make_spec, tmp_path, capsys
 
     results = zarr.open_group(str(report / "results.zarr"), mode="r")
     assert results["loss"].shape == (4 + 2 + 1 + 1, 2)  # runs x evaluation sets
-    assert list(results["eval_set"][:]) == ["alpha", "beta"]
+    assert list(results["eval_set"][:]) == ["alpha", "beta"]  # the spec's order
 
     before = markers(work)
     spec.write_text(spec.read_text().replace("tokens: 3k", "tokens: 4k"))
