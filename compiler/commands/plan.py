@@ -9,6 +9,7 @@ HELP = "show the jobs a spec compiles to, with FLOPs and estimated hours"
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE")
+    p.add_argument("--jobs", action="store_true", help="also list every job with its FLOPs and hours")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,6 +31,11 @@ def run(args: argparse.Namespace) -> int:
     for kind, group in by_kind.items():
         flops = sum(j.flops for j in group)
         print(f"{kind:<10} {len(group):>5} {flops:>10.3g} {est.hours_for(flops):>9.3g}")
+    if args.jobs:
+        print()
+        for job in jobs(c.graph):
+            print(f"{job.id:<48} {job.flops:>10.3g} {est.hours_for(job.flops):>9.3g}")
+        print()
     total = sum(j.flops for j in jobs(c.graph))
     print(f"{'total':<10} {c.graph.number_of_nodes():>5} {total:>10.3g} {est.hours_for(total):>9.3g}")
     b = c.experiment.budget

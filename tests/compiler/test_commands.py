@@ -1,0 +1,33 @@
+"""`mixc plan` and `mixc graph` on a small spec: what they print matches the job graph."""
+
+from __future__ import annotations
+
+from compiler.cli import main
+
+
+def test_plan_counts_jobs_and_flops(make_spec, capsys):
+    assert main(["plan", str(make_spec(runs=4)), "--jobs"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line and line.split()[0] in
+            ("tokenizer", "tokenize", "design", "train", "fit", "solve", "report", "total")}
+    assert rows["train"][0] == "8" and rows["tokenize"][0] == "2" and rows["total"][0] == "15"
+    assert float(rows["train"][1]) > 0 and float(rows["design"][1]) == 0
+    assert sum(1 for line in out.splitlines() if line.startswith("train/")) == 8
+
+
+def test_graph_formats(make_spec, capsys):
+    spec = str(make_spec(runs=4))
+    assert main(["graph", spec, "--format", "dot"]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith("digraph mixc {") and dot.count("[label=") == 15 and "->" in dot
+    assert main(["graph", spec, "--format", "mermaid"]) == 0
+    mermaid = capsys.readouterr().out
+    assert mermaid.startswith("flowchart LR") and mermaid.count("-->") == dot.count("->")
+
+
+def test_build_reports_missing_data_at_the_source_line(make_spec, tmp_path, capsys):
+    spec = make_spec(alpha="data/missing/*.txt")
+    assert main(["build", str(spec), "-o", str(tmp_path / "w")]) == 1
+    err = capsys.readouterr().err
+    assert ":5:3: error[E101]: alpha: no file matches 'data/missing/*.txt'" in err
+    assert not (tmp_path / "w").exists()  # nothing written
