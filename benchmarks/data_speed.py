@@ -9,8 +9,8 @@ Figures:
   bpe_tokenize_mb_per_cpu_s  the same per CPU-second the job used (context on a shared machine)
   tokenize_peak_rss_mb   that job's peak resident memory (from wait4's rusage), MiB
   sampler_over_train     sampler tokens/s for the north-star proxy batch (16 x 128, six
-                         sources) over what a train step consumes. The train step does not
-                         exist yet, so this is measured against a fixed 40,000 tokens/s.
+                         sources) over the tokens/s of the north-star proxy's train step
+                         (forward, backward, AdamW) on those batches, in the same run.
 Reads the shared corpus when it is there (else examples/data) and writes only to a temp dir.
 """
 
@@ -32,7 +32,6 @@ sys.path.insert(0, str(REPO))
 from runtime.sampler import MixtureSampler  # noqa: E402
 from runtime.tokenizer import encode_batch, load  # noqa: E402
 
-TRAIN_TOKENS_PER_S = 40_000  # placeholder for the proxy train step until it exists
 DOMAINS = ["literature", "code", "legal", "dictionary", "email", "docs"]
 
 
@@ -121,16 +120,38 @@ def main() -> int:
         sampler = MixtureSampler(tmp / "ex", DOMAINS, [1 / 6] * 6, seq_len=128, batch_size=16, seed=0)
         print(f"sampler start-up (six example sources, read whole): {time.perf_counter() - start:.2f} s")
         tokens_per_s = sampler_rate(sampler)
-        print(f"sampler: {tokens_per_s:,.0f} tokens/s; train step: fixed {TRAIN_TOKENS_PER_S:,} tokens/s "
-              "(placeholder until the train step exists)")
-        figure("sampler_over_train", tokens_per_s / TRAIN_TOKENS_PER_S, "x")
+        train_per_s = train_step_rate(sampler, vocab=load(tmp / "tok").vocab_size)
+        print(f"sampler: {tokens_per_s:,.0f} tokens/s; the north-star proxy's train step on its batches: "
+              f"{train_per_s:,.0f} tokens/s (same run)")
+        figure("sampler_over_train", tokens_per_s / train_per_s, "x")
 
         rotating = MixtureSampler(tmp / "store", ["big"], [1.0], seq_len=128, batch_size=16, seed=0,
                                   resident_tokens=4 << 20)
         rate = sampler_rate(rotating)
         print(f"sampler on the {size_mb:.0f} MB source with 4M resident tokens (chunks swapped every "
-              f"{rotating.rotate_steps} steps): {rate:,.0f} tokens/s = {rate / TRAIN_TOKENS_PER_S:.0f} x the placeholder")
+              f"{rotating.rotate_steps} steps): {rate:,.0f} tokens/s = {rate / train_per_s:.0f} x the train step")
     return 0
+
+
+def train_step_rate(sampler: MixtureSampler, vocab: int, steps: int = 20) -> float:
+    """Tokens/s of the north-star proxy (dense, 2 layers, d_model 64, 4 heads, seq 128, batch 16)
+    training on this sampler's batches: forward, backward and AdamW, as the train job does."""
+    import torch
+
+    from runtime.models import ModelConfig
+    from runtime.shape import ModelShape
+
+    model = ModelConfig(ModelShape("dense", 2, 64, 4, vocab, 128, tie_embeddings=True)).build()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    start = 0.0
+    for step in range(steps + 3):
+        if step == 3:  # warm-up steps excluded
+            start = time.perf_counter()
+        batch = torch.from_numpy(sampler.batch(step))
+        model(batch[:, :-1], batch[:, 1:]).loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return steps * sampler.batch_size * sampler.seq_len / (time.perf_counter() - start)
 
 
 def sampler_rate(sampler: MixtureSampler, steps: int = 3000) -> float:

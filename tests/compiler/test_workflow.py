@@ -102,21 +102,22 @@ def test_interrupt_leaves_nothing_that_looks_complete(make_spec, tmp_path):
     import signal
     import time
 
-    spec, work = make_spec(runs=4, proxy_tokens="200k", final_tokens="2k"), tmp_path / "w"
+    # Train jobs long enough (tens of seconds each) that the interrupt lands inside one.
+    spec, work = make_spec(runs=4, proxy_tokens="5M", final_tokens="2k"), tmp_path / "w"
     proc = subprocess.Popen([sys.executable, "-m", "compiler", "run", str(spec), "-o", str(work), "--cores", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
-    while time.time() < deadline and not any("step " in p.read_text() for p in (work / "logs").rglob("*proxy*.log")):
-        time.sleep(0.5)  # until a proxy run is training
+    while time.time() < deadline and not any("step " in p.read_text() for p in (work / "logs").rglob("train/*.log")):
+        time.sleep(0.5)  # until a train job is training
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted" in err
     done = markers(work)
-    interrupted = [p for p in (work / "logs" / "train").glob("*proxy*.log") if "step " in p.read_text()]
+    interrupted = [p for p in (work / "logs" / "train").glob("*.log") if "interrupted" in p.read_text()]
     assert interrupted
     for log in interrupted:
         run_id = f"train/{log.stem}"
         assert run_id not in done  # no marker: Snakemake will run it again
         assert not (work / run_id / "metrics.json").exists()  # a train job's last write
-    for folder in (work / "train").iterdir():  # finished or not, the two always agree
+    for folder in (work / "train").glob("*"):  # finished or not, the two always agree
         assert (folder / "metrics.json").exists() == (f"train/{folder.name}" in done)
