@@ -63,16 +63,12 @@ class Job:
     def job_file(self) -> str:
         return f"jobs/{self.id}.json"
 
-    @property
-    def marker(self) -> str:
-        return f"done/{self.id}"
 
 
 class _Builder:
-    def __init__(self, experiment: Experiment, workdir: Path) -> None:
+    def __init__(self, experiment: Experiment) -> None:
         self.x = experiment
         self.base = Path(experiment.path).resolve().parent
-        self.workdir = workdir
         self.graph = nx.DiGraph()
         self.diags: list[Diagnostic] = []
 
@@ -251,9 +247,9 @@ class _Builder:
         return self.graph
 
 
-def lower(experiment: Experiment, workdir: str | os.PathLike = ".") -> tuple[nx.DiGraph | None, list[Diagnostic]]:
+def lower(experiment: Experiment) -> tuple[nx.DiGraph | None, list[Diagnostic]]:
     """The job graph of a checked experiment, or diagnostics (data globs that match nothing)."""
-    b = _Builder(experiment, Path(workdir))
+    b = _Builder(experiment)
     graph = b.build()
     return (graph if not b.diags else None), b.diags
 

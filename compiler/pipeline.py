@@ -62,11 +62,11 @@ def checked(path: str, with_budget: bool = True) -> tuple[Experiment, dict[str, 
     return experiment, loaded.texts
 
 
-def compiled(path: str, workdir: str | Path = ".", with_budget: bool = True) -> Compiled:
+def compiled(path: str, with_budget: bool = True) -> Compiled:
     from compiler.lower import lower
 
     experiment, texts = checked(path, with_budget)
-    graph, diags = lower(experiment, workdir)
+    graph, diags = lower(experiment)
     report(diags, texts)
     if graph is None:
         raise Stop(1)

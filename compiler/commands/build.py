@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
 
     workdir = args.output or default_workdir(args.file)
     try:
-        c = compiled(args.file, workdir)
+        c = compiled(args.file)
     except Stop as stop:
         return stop.status
     built = emit(c.graph, c.experiment.name, workdir, estimate(c.experiment))

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     workdir = Path(args.output or default_workdir(args.file)).resolve()
     try:
-        c = compiled(args.file, workdir)
+        c = compiled(args.file)
     except Stop as stop:
         return stop.status
     built = emit(c.graph, c.experiment.name, workdir, estimate(c.experiment))

@@ -11,10 +11,10 @@ from compiler.lower import jobs, lower
 from spec.check import check_file
 
 
-def graph_of(path: Path, workdir: Path):
+def graph_of(path: Path):
     experiment, diags, _ = check_file(str(path))
     assert experiment is not None, diags
-    graph, diags = lower(experiment, workdir)
+    graph, diags = lower(experiment)
     assert diags == []
     return experiment, graph
 
@@ -27,7 +27,7 @@ def kinds(graph) -> dict[str, int]:
 
 
 def test_graph_shape(make_spec, tmp_path):
-    _, graph = graph_of(make_spec(runs=4), tmp_path / "w")
+    _, graph = graph_of(make_spec(runs=4))
     assert kinds(graph) == {"tokenizer": 1, "tokenize": 2, "design": 1, "train": 4 + 2 + 1 + 1,
                             "fit": 1, "solve": 1, "report": 1}
     by_name = {j.name: j for j in jobs(graph)}
@@ -46,8 +46,8 @@ def test_graph_shape(make_spec, tmp_path):
 
 
 def test_changing_only_the_final_recipe_changes_only_final_and_report(make_spec, tmp_path):
-    _, before = graph_of(make_spec(final_tokens="4k"), tmp_path / "w")
-    _, after = graph_of(make_spec(final_tokens="6k"), tmp_path / "w")
+    _, before = graph_of(make_spec(final_tokens="4k"))
+    _, after = graph_of(make_spec(final_tokens="6k"))
     changed = set(before.nodes) ^ set(after.nodes)
     assert {c.split("/")[0] + "/" + c.split("/")[1].rsplit("-", 1)[0] for c in changed} == {
         "train/tiny_final", "report/tiny"}
@@ -55,16 +55,16 @@ def test_changing_only_the_final_recipe_changes_only_final_and_report(make_spec,
 
 def test_changing_a_source_file_changes_its_jobs_downstream(make_spec, tmp_path):
     spec = make_spec()
-    _, before = graph_of(spec, tmp_path / "w")
+    _, before = graph_of(spec)
     (tmp_path / "data" / "beta.txt").write_text("new text\n\nentirely\n")
-    _, after = graph_of(spec, tmp_path / "w")
+    _, after = graph_of(spec)
     gone = {n.rsplit("-", 1)[0] for n in set(before.nodes) - set(after.nodes)}
     assert "tokenize/alpha" not in gone and "tokenize/beta" in gone and "tokenizer/byte" not in gone
 
 
 def test_two_experiments_share_identical_work(make_spec, tmp_path):
-    _, a = graph_of(make_spec("a.mix", runs=4), tmp_path / "w")
-    _, b = graph_of(make_spec("b.mix", runs=6), tmp_path / "w")
+    _, a = graph_of(make_spec("a.mix", runs=4))
+    _, b = graph_of(make_spec("b.mix", runs=6))
     shared = {n.rsplit("-", 1)[0] for n in set(a.nodes) & set(b.nodes)}
     # Same data and tokenizer: same tokenized stores; the uniform baseline is the same run too.
     # The designs differ (4 vs 6 runs), so everything they decide differs.
@@ -72,7 +72,7 @@ def test_two_experiments_share_identical_work(make_spec, tmp_path):
 
 
 def test_emit_writes_job_files_and_a_generic_snakefile(make_spec, tmp_path):
-    experiment, graph = graph_of(make_spec(), tmp_path / "w")
+    experiment, graph = graph_of(make_spec())
     built = emit(graph, experiment.name, tmp_path / "w", estimate(experiment))
     index = json.loads(built.index.read_text())
     assert len(index["jobs"]) == graph.number_of_nodes() == built.jobs
