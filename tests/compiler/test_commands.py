@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import pytest
+
 from compiler.cli import main
 
 
@@ -31,3 +36,13 @@ def test_build_reports_missing_data_at_the_source_line(make_spec, tmp_path, caps
     err = capsys.readouterr().err
     assert ":5:3: error[E101]: alpha: no file matches 'data/missing/*.txt'" in err
     assert not (tmp_path / "w").exists()  # nothing written
+
+
+EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[2] / "examples").rglob("*.mix")
+                  if re.search(r"^experiment ", p.read_text(), re.M) and ".mixc" not in p.parts)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_every_example_checks_and_builds(example, tmp_path, capsys):
+    assert main(["check", "--strict", str(example)]) == 0, capsys.readouterr().out
+    assert main(["build", str(example), "-o", str(tmp_path / "w")]) == 0, capsys.readouterr().err
