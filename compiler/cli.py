@@ -12,7 +12,8 @@ import importlib
 import sys
 from typing import Sequence
 
-# name -> (module under compiler.commands, one-line help). Order is the order of `mixc --help`.
+# name -> (module under compiler.commands, one-line help): the only copy of each help line.
+# Order is the order of `mixc --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("check", "check .mix files and print diagnostics"),
     "fmt": ("fmt", "rewrite .mix files in the canonical layout"),

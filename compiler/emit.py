@@ -21,6 +21,7 @@ from pathlib import Path
 import networkx as nx
 
 from compiler.budget import Estimate
+from compiler.files import write_atomic
 from compiler.lower import Job, jobs
 
 SNAKEFILE = Path(__file__).with_name("Snakefile")
@@ -37,18 +38,6 @@ class Built:
     workdir: Path
     index: Path
     jobs: int
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary name and rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # cheaper than mkstemp, which sweeps pay per file
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def job_file_text(job: Job) -> str:

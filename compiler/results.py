@@ -33,6 +33,7 @@ def summarize(config: dict[str, Any]) -> dict[str, Any]:
     solution = _read(Path(config["solve"]) / "solution.json") if config["solve"] else None
     law = _read(Path(config["fit"]) / "law.json") if config["fit"] else None
     runs = []
+    decided: dict[str, Any] = {}  # mixtures files read once (a sweep's proxies share one)
     for r in config["runs"]:
         folder = Path(r["output"])
         metrics = _read(folder / "metrics.json") or {}
@@ -40,7 +41,10 @@ def summarize(config: dict[str, Any]) -> dict[str, Any]:
         job = _read(Path("jobs") / f"{r['output']}.json") or {}
         weights = job.get("weights")
         if weights is None and job.get("weights_file"):
-            wf = _read(Path(job["weights_file"]["path"]))
+            path = job["weights_file"]["path"]
+            if path not in decided:
+                decided[path] = _read(Path(path))
+            wf = decided[path]
             weights = wf["mixtures"][job["weights_file"]["key"]] if wf else None
         losses = {name: ev[group]["loss"] for name, group in config["eval_groups"].items() if group in ev}
         runs.append({"name": r["name"], "role": r["role"], "output": r["output"],

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from spec import ast
-from spec.diagnostics import Diagnostic, Note
+from spec.diagnostics import Diagnostic, Note, sort_key
 from spec.experiment import (DESIGNS, DEVICES, LAWS, PRIORS, SCHEDULES, SEARCH_METHODS, BaselineSpec,
                              BudgetSpec, ConstraintSpec, DataSpec, Experiment, ModelSpec, ObjectiveSpec,
                              ObjectiveTerm, RecipeSpec, SearchSpec, TokenizerSpec)
@@ -619,8 +619,6 @@ def check(loaded: Loaded, hooks: Sequence[Hook] = ()) -> tuple[Experiment | None
 
 
 def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
-    from spec.diagnostics import sort_key
-
     return sorted(diags, key=sort_key)
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "compile a spec into a Snakemake workflow (Snakefile, job files, profiles)"
-
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE")

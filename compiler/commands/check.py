@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-HELP = "check .mix files and print diagnostics"
-
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="spec files; `-` reads standard input")

@@ -8,11 +8,7 @@ when any file would change. A file that does not parse is reported and left unto
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
-
-HELP = "rewrite .mix files in the canonical layout"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -20,20 +16,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if any file would change")
 
 
-def _write_atomic(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".mixc-fmt-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
+    from compiler.files import write_atomic
     from spec.diagnostics import render_text
     from spec.fmt import format_text
     from spec.parse import decode
@@ -61,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
                 print(f"would reformat {name}")
                 status = 1
             else:
-                _write_atomic(path, formatted)
+                write_atomic(path, formatted)
                 print(f"reformatted {name}")
     return status

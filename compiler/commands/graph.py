@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "print the job graph as Graphviz dot or Mermaid"
-
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE")

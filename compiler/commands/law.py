@@ -18,8 +18,6 @@ import os
 import sys
 import tempfile
 
-HELP = "fit, evaluate and solve mixing laws on runs from CSV files"
-
 
 def _runs_args(p: argparse.ArgumentParser, target_required: bool) -> None:
     p.add_argument("--mixtures", required=True, metavar="M.csv", help="one row per run: id, then a weight per source")

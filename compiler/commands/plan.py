@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "show the jobs a spec compiles to, with FLOPs and estimated hours"
-
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE")

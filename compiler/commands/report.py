@@ -12,8 +12,6 @@ import os
 import sys
 from pathlib import Path
 
-HELP = "summarise a finished run: markdown, HTML with plots, a results zarr store"
-
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("workdir", metavar="DIR", help="a work directory written by `mixc build` or `mixc run`")

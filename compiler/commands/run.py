@@ -17,7 +17,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-HELP = "build a spec and run its workflow with Snakemake"
 PASSTHROUGH = True  # `mixc run FILE -- ARGS`: ARGS go to Snakemake
 
 
