@@ -12,9 +12,9 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[train,lightgbm,report,dev]" --config-settings editable_mode=compat
+	$(BIN)/pip install --quiet -e ".[train,lightgbm,report,dev]"
 	# Bytecode now, so no command pays for compiling (PYTHONDONTWRITEBYTECODE may be set).
-	$(BIN)/python -m compileall -q spec compiler runtime
+	$(BIN)/python -m compileall -q mixc spec compiler runtime
 
 test: install
 	$(BIN)/python -m pytest

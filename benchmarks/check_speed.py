@@ -59,7 +59,7 @@ def generated_spec(lines: int) -> str:
 
 
 def main() -> None:
-    mixc = [sys.executable, "-m", "compiler"]
+    mixc = [sys.executable, "-m", "mixc"]
     subprocess.run(mixc + ["check", "examples/quickstart.mix"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)  # warm Lark's cache
     python_s = median_seconds([sys.executable, "-c", "pass"])
     quick_s = median_seconds(mixc + ["check", "examples/quickstart.mix"])

@@ -41,7 +41,7 @@ def main() -> None:
         builds, dryruns = [], []
         for i in range(RUNS):
             work = Path(tmp) / f"w{i}"
-            builds.append(timed([sys.executable, "-m", "compiler", "build", str(spec), "-o", str(work)]))
+            builds.append(timed([sys.executable, "-m", "mixc", "build", str(spec), "-o", str(work)]))
             dryruns.append(timed([sys.executable, "-m", "snakemake", "--snakefile", str(work / "Snakefile"),
                                   "--directory", str(work), "--profile", str(work / "profiles/local"),
                                   "--config", "index=jobs/quickstart.index.json", "--dry-run", "--quiet", "all"]))

@@ -3,7 +3,7 @@
     python benchmarks/data_speed.py [--corpus ../shared/corpus] [--mb 100]
 
 Figures:
-  bpe_tokenize_mb_s      the whole tokenize job (`python -m runtime`, a subprocess) on a
+  bpe_tokenize_mb_s      the whole tokenize job (`python -m mixc.runtime`, a subprocess) on a
                          --mb input with a 4096-id BPE tokenizer: input MB (1e6 bytes) per
                          wall-clock second, process start, hashing and zarr writes included
   bpe_tokenize_mb_per_cpu_s  the same per CPU-second the job used (context on a shared machine)
@@ -29,8 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from runtime.sampler import MixtureSampler  # noqa: E402
-from runtime.tokenizer import encode_batch, load  # noqa: E402
+from mixc.runtime.sampler import MixtureSampler  # noqa: E402
+from mixc.runtime.tokenizer import encode_batch, load  # noqa: E402
 
 DOMAINS = ["literature", "code", "legal", "dictionary", "email", "docs"]
 
@@ -40,11 +40,11 @@ def figure(name: str, value: float, unit: str = "") -> None:
 
 
 def run_job(folder: Path, name: str, job: dict) -> tuple[float, float, float]:
-    """Run `python -m runtime` on a job; return (wall seconds, peak RSS in MiB, CPU seconds)."""
+    """Run `python -m mixc.runtime` on a job; return (wall seconds, peak RSS in MiB, CPU seconds)."""
     path = folder / f"{name}.json"
     path.write_text(json.dumps({"schema": 1, **job}))
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "runtime", str(path)], cwd=REPO)
+    proc = subprocess.Popen([sys.executable, "-m", "mixc.runtime", str(path)], cwd=REPO)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -138,8 +138,8 @@ def train_step_rate(sampler: MixtureSampler, vocab: int, steps: int = 20) -> flo
     training on this sampler's batches: forward, backward and AdamW, as the train job does."""
     import torch
 
-    from runtime.models import ModelConfig
-    from runtime.shape import ModelShape
+    from mixc.runtime.models import ModelConfig
+    from mixc.shape import ModelShape
 
     model = ModelConfig(ModelShape("dense", 2, 64, 4, vocab, 128, tie_embeddings=True)).build()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)

@@ -7,7 +7,7 @@ Figures:
                   8 experts of width 768, top-2 (190M parameters in all, 84M active
                   with the 25M embedding)
 
-MFU = (training FLOPs per token from runtime.shape.size: 6N + attention + logits)
+MFU = (training FLOPs per token from mixc.shape.size: 6N + attention + logits)
 x tokens per second / the GPU's dense bf16 peak (Chowdhery et al. 2022). The peak
 is looked up from the device name (H100/H200: 989 TFLOP/s, A100: 312) or given
 with --peak-tflops. Without a CUDA device the script says so and measures nothing.
@@ -21,8 +21,8 @@ import time
 
 import torch
 
-from runtime.models import ModelConfig
-from runtime.shape import ModelShape, size
+from mixc.runtime.models import ModelConfig
+from mixc.shape import ModelShape, size
 
 SHAPES = {
     "mfu_dense_60m": ModelShape("dense", 10, 768, 12, 32768, 1024, ffn_hidden=1536, tie_embeddings=True),

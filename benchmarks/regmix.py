@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from compiler.mixture.laws import NAMES, best_rank, fit_law, spearman
-from compiler.mixture.runs_csv import load_runs
+from mixc.compiler.mixture.laws import NAMES, best_rank, fit_law, spearman
+from mixc.compiler.mixture.runs_csv import load_runs
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "regmix"
 TARGET = "metric/the_pile_pile_cc_val_loss"

@@ -27,9 +27,9 @@ import time
 
 import torch
 
-from runtime.export import to_hf
-from runtime.models import ModelConfig
-from runtime.shape import ModelShape
+from mixc.runtime.export import to_hf
+from mixc.runtime.models import ModelConfig
+from mixc.shape import ModelShape
 
 CONFIGS = {
     "dense": (ModelShape("dense", 2, 64, 4, 4096, 128), 16),

@@ -1,6 +1,6 @@
 """The compute budget: training FLOPs of every run, turned into hours on the chosen device.
 
-FLOPs come from `runtime.shape` (pure Python, shared with the runtime so both count the
+FLOPs come from `mixc.shape` (pure Python, shared with the runtime so both count the
 same way: 6 N active parameters + attention + logits per token). Hours are FLOPs over
 peak x MFU x devices. Exceeding `budget { hours: ... }` is an error at the budget line.
 Imports neither torch nor networkx: `mixc check` runs this as a hook.
@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.devices import DEVICES
-from runtime.shape import ModelShape, size
-from spec.diagnostics import Diagnostic
-from spec.experiment import Experiment, ModelSpec, RecipeSpec
+from mixc.compiler.devices import DEVICES
+from mixc.shape import ModelShape, size
+from mixc.spec.diagnostics import Diagnostic
+from mixc.spec.experiment import Experiment, ModelSpec, RecipeSpec
 
 BYTE_VOCAB = 257  # 256 bytes and the end-of-text token (runtime.tokenizer)
 

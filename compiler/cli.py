@@ -32,7 +32,7 @@ def _parser(chosen: str | None) -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:  # only the chosen command's module is imported
-            importlib.import_module(f"compiler.commands.{module}").configure(p)
+            importlib.import_module(f"mixc.compiler.commands.{module}").configure(p)
     return parser
 
 
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    module = importlib.import_module(f"compiler.commands.{COMMANDS[args.command][0]}")
+    module = importlib.import_module(f"mixc.compiler.commands.{COMMANDS[args.command][0]}")
     if passthrough and not getattr(module, "PASSTHROUGH", False):
         print(f"mixc {args.command}: takes no arguments after `--`", file=sys.stderr)
         return 2

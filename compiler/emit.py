@@ -20,9 +20,9 @@ from pathlib import Path
 
 import networkx as nx
 
-from compiler.budget import Estimate
-from compiler.files import write_atomic
-from compiler.lower import Job, jobs
+from mixc.compiler.budget import Estimate
+from mixc.atomic import write_text
+from mixc.compiler.lower import Job, jobs
 
 SNAKEFILE = Path(__file__).with_name("Snakefile")
 SCHEMA = 1
@@ -115,9 +115,9 @@ def emit(graph: nx.DiGraph, experiment_name: str, workdir: str | os.PathLike, es
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-    write_atomic(workdir / "Snakefile", SNAKEFILE.read_text(encoding="utf-8"))
+    write_text(workdir / "Snakefile", SNAKEFILE.read_text(encoding="utf-8"))
     for name, profile in profiles(len(ordered)).items():
-        write_atomic(workdir / "profiles" / name / "config.yaml", _yaml(profile))
+        write_text(workdir / "profiles" / name / "config.yaml", _yaml(profile))
     index_path = workdir / "jobs" / f"{experiment_name}.index.json"
-    write_atomic(index_path, json.dumps(index) + "\n")
+    write_text(index_path, json.dumps(index) + "\n")
     return Built(workdir, index_path, len(ordered))

@@ -7,19 +7,19 @@ conflict, the error points at the lines of a smallest conflicting subset.
 
 from __future__ import annotations
 
-from spec.diagnostics import Diagnostic, Note
-from spec.experiment import Experiment
+from mixc.spec.diagnostics import Diagnostic, Note
+from mixc.spec.experiment import Experiment
 
 
 def feasibility_diagnostics(experiment: Experiment) -> list[Diagnostic]:
     rows = [c for c in experiment.constraints if c.quantity == "weight"]
     if not rows:
         return []
-    from compiler.mixture.intervals import is_plain, plain_feasible
+    from mixc.compiler.mixture.intervals import is_plain, plain_feasible
 
     if is_plain(rows) and plain_feasible(experiment.source_names, rows):
         return []  # the common case, decided without numpy or cvxpy
-    from compiler.mixture.polytope import Constraint, Polytope, check
+    from mixc.compiler.mixture.polytope import Constraint, Polytope, check
 
     labels = {f"c{i}": c for i, c in enumerate(rows)}
     poly = Polytope(experiment.source_names,

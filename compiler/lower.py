@@ -9,7 +9,7 @@ all at one scale; the final run is the target model on the chosen mixture. Chang
 the final recipe therefore reruns only the final run and the report.
 
 Each job's config is fully resolved JSON; its id is `<kind>/<name>-<hash8>` where the hash
-covers its name, config and inputs' hashes (compiler.hashing), and its outputs live in that
+covers its name, config and inputs' hashes (mixc.hashing), and its outputs live in that
 folder of the work directory. Paths inside configs are relative to the work directory,
 except data files, which are absolute. A train job whose mixture is decided at run time
 (proxies and the natural baseline by the design job, the final run by the solve job)
@@ -31,10 +31,10 @@ from typing import Any
 
 import networkx as nx
 
-from compiler.budget import model_shape, tokenizer_vocab, train_flops
-from compiler.hashing import job_digest
-from spec.diagnostics import Diagnostic
-from spec.experiment import DataSpec, Experiment, RecipeSpec
+from mixc.compiler.budget import model_shape, tokenizer_vocab, train_flops
+from mixc.hashing import job_digest
+from mixc.spec.diagnostics import Diagnostic
+from mixc.spec.experiment import DataSpec, Experiment, RecipeSpec
 
 BPE_SAMPLE_BYTES = 4 * 1024 * 1024  # text the BPE trainer sees, shared equally among sources
 

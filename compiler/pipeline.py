@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from spec.check import check
-from spec.diagnostics import Diagnostic, render_text
-from spec.experiment import Experiment
-from spec.load import load
+from mixc.spec.check import check
+from mixc.spec.diagnostics import Diagnostic, render_text
+from mixc.spec.experiment import Experiment
+from mixc.spec.load import load
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -38,8 +38,8 @@ class Compiled:
 
 def hooks(with_budget: bool = True) -> tuple:
     """The checks that need the compiler, in the order they run."""
-    from compiler.budget import budget_diagnostics
-    from compiler.feasibility import feasibility_diagnostics
+    from mixc.compiler.budget import budget_diagnostics
+    from mixc.compiler.feasibility import feasibility_diagnostics
 
     return (feasibility_diagnostics, budget_diagnostics) if with_budget else (feasibility_diagnostics,)
 
@@ -63,7 +63,7 @@ def checked(path: str, with_budget: bool = True) -> tuple[Experiment, dict[str, 
 
 
 def compiled(path: str, with_budget: bool = True) -> Compiled:
-    from compiler.lower import lower
+    from mixc.compiler.lower import lower
 
     experiment, texts = checked(path, with_budget)
     graph, diags = lower(experiment)

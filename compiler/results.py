@@ -53,7 +53,7 @@ def summarize(config: dict[str, Any]) -> dict[str, Any]:
                      "curve": metrics.get("loss_curve", []), "tokens_per_s": metrics.get("tokens_per_s")})
     predicted = None
     if law is not None:
-        from compiler.mixture.laws import load_law
+        from mixc.compiler.mixture.laws import load_law
         import numpy as np
 
         fitted = load_law(law)

@@ -1,4 +1,4 @@
-"""`python -m runtime JOBFILE`: run one job file.
+"""`python -m mixc.runtime JOBFILE`: run one job file.
 
 Exit status: 0 done; 1 the job failed on its input (the message says what and where);
 2 the job file itself is wrong (unreadable, not JSON, wrong schema, a bad field) or the
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sys
 
-from runtime.errors import JobError
-from runtime.jobfile import JobFileError, load
+from mixc.runtime.errors import JobError
+from mixc.runtime.jobfile import JobFileError, load
 
-USAGE = "usage: python -m runtime JOBFILE"
+USAGE = "usage: python -m mixc.runtime JOBFILE"
 
 
 def main(argv: list[str]) -> int:

@@ -3,7 +3,7 @@
 A checkpoint is a directory `<root>/step-NNNNNNNN/` holding `state.pt` (whatever the
 train loop hands over: model, optimizer, sampler, RNG states, metrics so far) and
 `meta.json` (step and the sha256 of `state.pt`), built beside its final path and
-renamed into place (`runtime.atomic`). Reading verifies the checksum and the
+renamed into place (`mixc.atomic`). Reading verifies the checksum and the
 unpickling (tensors and plain containers only, `weights_only`); a damaged
 checkpoint is reported by file and the previous one is tried. This module knows
 nothing about models or optimizers.
@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import torch
 
-from runtime.atomic import atomic_directory
+from mixc.atomic import atomic_directory
 
 STATE, META = "state.pt", "meta.json"
 _NAME = re.compile(r"step-(\d{8,})")

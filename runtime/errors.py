@@ -1,7 +1,7 @@
 """The one error type jobs raise for problems with their input.
 
 A `JobError` carries a message that already names what went wrong and where
-(file, byte offset, field, source); `python -m runtime` prints it and exits 1.
+(file, byte offset, field, source); `python -m mixc.runtime` prints it and exits 1.
 Bugs are not `JobError`s: they keep their traceback.
 """
 

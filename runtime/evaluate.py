@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import torch
 
-from runtime.errors import JobError
-from runtime.jobfile import FieldError
+from mixc.runtime.errors import JobError
+from mixc.runtime.jobfile import FieldError
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class EvalJob:
 def evaluate(model: torch.nn.Module, store: str, sources: list[str], tokens: int, batch_size: int,
              device: torch.device) -> dict[str, dict[str, float]]:
     """{source: {"loss": mean nats per predicted token, "tokens": predicted tokens}} on each valid split."""
-    from runtime.sampler import valid_windows
+    from mixc.runtime.sampler import valid_windows
 
     was_training = model.training
     model.eval()
@@ -65,8 +65,9 @@ def evaluate(model: torch.nn.Module, store: str, sources: list[str], tokens: int
 
 
 def run(job: EvalJob) -> None:
-    from runtime.export import ExportError, load_native
-    from runtime.train import device_for, write_json
+    from mixc.runtime.export import ExportError, load_native
+    from mixc.atomic import write_json
+    from mixc.runtime.train import device_for
 
     device = device_for(job.device)
     try:

@@ -9,7 +9,7 @@
   (the `ModelConfig`) and `model.safetensors`.
 
 Both build the directory beside its final path and rename it into place
-(`runtime.atomic`), so a directory that exists is complete. Weights are split, renamed, and q/k rows
+(`mixc.atomic`), so a directory that exists is complete. Weights are split, renamed, and q/k rows
 reordered for Hugging Face's half-split rotary convention; experts already use
 Mixtral's fused layout. This
 module does not train and does not read token stores.
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
-from runtime.atomic import atomic_directory
-from runtime.models.common import ModelConfig, RouterConfig, Transformer
-from runtime.shape import ModelShape
+from mixc.atomic import atomic_directory
+from mixc.runtime.models.common import ModelConfig, RouterConfig, Transformer
+from mixc.shape import ModelShape
 
 NATIVE_CONFIG = "model.json"
 NATIVE_WEIGHTS = "model.safetensors"

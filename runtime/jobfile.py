@@ -37,12 +37,12 @@ class Kind:
     run: str = "run"
 
 
-# The one table of job kinds. `python -m runtime` dispatches through it.
+# The one table of job kinds. `python -m mixc.runtime` dispatches through it.
 KINDS: dict[str, Kind] = {
-    "tokenizer": Kind("runtime.tokenizer", "TokenizerJob"),
-    "tokenize": Kind("runtime.tokenize_job", "TokenizeJob"),
-    "train": Kind("runtime.train", "TrainJob"),
-    "eval": Kind("runtime.evaluate", "EvalJob"),
+    "tokenizer": Kind("mixc.runtime.tokenizer", "TokenizerJob"),
+    "tokenize": Kind("mixc.runtime.tokenize_job", "TokenizeJob"),
+    "train": Kind("mixc.runtime.train", "TrainJob"),
+    "eval": Kind("mixc.runtime.evaluate", "EvalJob"),
 }
 
 

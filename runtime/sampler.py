@@ -22,8 +22,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from runtime.errors import JobError
-from runtime.store import SPLITS, SourceInfo, StorePath, TokenReader, open_source
+from mixc.runtime.errors import JobError
+from mixc.runtime.store import SPLITS, SourceInfo, StorePath, TokenReader, open_source
 
 STATE_VERSION = 1
 WEIGHT_TOLERANCE = 1e-6

@@ -31,8 +31,8 @@ import numpy as np
 import zarr
 from zarr.codecs import ZstdCodec
 
-from runtime.atomic import atomic_directory
-from runtime.errors import JobError
+from mixc.atomic import atomic_directory, write_text
+from mixc.runtime.errors import JobError
 
 SPLITS = ("train", "valid")
 TOKENS_CHUNK = 1 << 20  # 2 MiB of uint16: one decode per chunk, many windows per decode
@@ -64,10 +64,7 @@ def _ensure_root(root: Path) -> None:
     meta = root / "zarr.json"
     if meta.exists():
         return
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".zarr.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}}) + "\n")
-    os.replace(tmp, meta)
+    write_text(meta, json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}}) + "\n")
 
 
 class _SplitWriter:

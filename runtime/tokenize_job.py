@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from runtime.tokenizer import encode_batch, load as load_tokenizer
-from runtime.corpus_io import ReadStats, expand_files, iter_documents
-from runtime.errors import JobError
-from runtime.jobfile import FieldError, SourceSpec
-from runtime.store import SourceWriter
+from mixc.runtime.tokenizer import encode_batch, load as load_tokenizer
+from mixc.runtime.corpus_io import ReadStats, expand_files, iter_documents
+from mixc.runtime.errors import JobError
+from mixc.runtime.jobfile import FieldError, SourceSpec
+from mixc.runtime.store import SourceWriter
 
 # Text per encode_batch call: enough to keep the cores busy, small because the encodings of a
 # batch cost ~40x its text in memory while they exist (4 MiB batches peaked ~170 MiB higher).

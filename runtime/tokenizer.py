@@ -27,10 +27,10 @@ from typing import Iterator, Literal
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from runtime.atomic import atomic_directory
-from runtime.corpus_io import iter_documents
-from runtime.errors import JobError
-from runtime.jobfile import FieldError, SourceSpec
+from mixc.atomic import atomic_directory
+from mixc.runtime.corpus_io import iter_documents
+from mixc.runtime.errors import JobError
+from mixc.runtime.jobfile import FieldError, SourceSpec
 
 EOS = "<|endoftext|>"
 META = "mixc_tokenizer.json"

@@ -31,10 +31,11 @@ from typing import Any, Callable, Literal
 
 import torch
 
-from runtime import checkpoint
-from runtime.errors import JobError
-from runtime.jobfile import FieldError
-from runtime.shape import ModelShape, ShapeError
+from mixc.atomic import write_json
+from mixc.runtime import checkpoint
+from mixc.runtime.errors import JobError
+from mixc.runtime.jobfile import FieldError
+from mixc.shape import ModelShape, ShapeError
 
 
 @dataclass(frozen=True)
@@ -227,9 +228,9 @@ def train(job: TrainJob, stop_after: int | None = None) -> dict[str, Any]:
 
     `stop_after` ends the process's work right after that many steps of this run,
     without any checkpoint or output, exactly as a kill at that point would."""
-    from runtime.export import export_hf, save_native
-    from runtime.models import ModelConfig, RouterConfig
-    from runtime.sampler import MixtureSampler
+    from mixc.runtime.export import export_hf, save_native
+    from mixc.runtime.models import ModelConfig, RouterConfig
+    from mixc.runtime.sampler import MixtureSampler
 
     device = device_for(job.device)
     dist = _init_distributed(device)
@@ -326,7 +327,7 @@ def train(job: TrainJob, stop_after: int | None = None) -> dict[str, Any]:
     }
     if dist.main:
         if job.eval_tokens and job.eval_sources:
-            from runtime.evaluate import evaluate
+            from mixc.runtime.evaluate import evaluate
 
             metrics["eval"] = evaluate(model, job.store, job.eval_sources, job.eval_tokens, job.micro_batch, device)
         tokenizer_dir = Path(job.tokenizer) if job.tokenizer else None
@@ -340,14 +341,6 @@ def train(job: TrainJob, stop_after: int | None = None) -> dict[str, Any]:
     if dist.world > 1:
         torch.distributed.barrier()
     return metrics
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON through a temporary file and a rename: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def run(job: TrainJob) -> None:

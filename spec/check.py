@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
-from spec import ast
-from spec.diagnostics import Diagnostic, Note, sort_key
-from spec.experiment import (DESIGNS, DEVICES, LAWS, PRIORS, SCHEDULES, SEARCH_METHODS, BaselineSpec,
+from mixc.spec import ast
+from mixc.spec.diagnostics import Diagnostic, Note, sort_key
+from mixc.spec.experiment import (DESIGNS, DEVICES, LAWS, PRIORS, SCHEDULES, SEARCH_METHODS, BaselineSpec,
                              BudgetSpec, ConstraintSpec, DataSpec, Experiment, ModelSpec, ObjectiveSpec,
                              ObjectiveTerm, RecipeSpec, SearchSpec, TokenizerSpec)
-from spec.fields import Field, did_you_mean, describe, number_of, read_fields, read_value
-from spec.load import Loaded
+from mixc.spec.fields import Field, did_you_mean, describe, number_of, read_fields, read_value
+from mixc.spec.load import Loaded
 
 Hook = Callable[[Experiment], Iterable[Diagnostic]]
 
@@ -88,7 +88,7 @@ DATA = {"text": {}, "jsonl": {"field": Field("string", "text")}}
 
 def default_d_ff(d_model: int) -> int:
     """SwiGLU hidden width: 8/3 d_model rounded up to a multiple of 32 (the LLaMA rule; the
-    runtime's `runtime.shape.default_ffn_hidden` is the same, tests hold them together)."""
+    runtime's `mixc.shape.default_ffn_hidden` is the same, tests hold them together)."""
     return 32 * -(-8 * d_model // 96)
 
 
@@ -624,7 +624,7 @@ def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
 
 def check_file(path: str, hooks: Sequence[Hook] = ()) -> tuple[Experiment | None, list[Diagnostic], dict[str, str]]:
     """Load and check one file. Raises OSError only when the file itself cannot be read."""
-    from spec.load import load
+    from mixc.spec.load import load
 
     loaded = load(path)
     experiment, diags = check(loaded, hooks)

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from spec.ast import Span
+from mixc.spec.ast import Span
 
 # The catalogue: every code the parser and checker can emit, with a short title.
 # spec/LANGUAGE.md documents each with a bad example and its fix; tests/spec/golden

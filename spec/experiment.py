@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spec.ast import Span
+from mixc.spec.ast import Span
 
 # Catalogues the checker validates against; the compiler's registries must agree
 # (tests/spec/test_catalogue.py holds them together).

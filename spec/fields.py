@@ -11,8 +11,8 @@ import difflib
 from dataclasses import dataclass
 from typing import Sequence
 
-from spec import ast
-from spec.diagnostics import Diagnostic, Note
+from mixc.spec import ast
+from mixc.spec.diagnostics import Diagnostic, Note
 
 REQUIRED = object()
 

@@ -10,7 +10,7 @@ again gives the same text. This module never checks meaning.
 
 from __future__ import annotations
 
-from spec import ast
+from mixc.spec import ast
 
 INDENT = "  "
 _PREC = {"+": 1, "-": 1, "*": 2, "/": 2}
@@ -184,7 +184,7 @@ def format_module(module: ast.Module) -> str:
 
 def format_text(text: str, path: str = "<stdin>"):
     """Text -> (formatted text, diagnostics). The text is None when it does not parse."""
-    from spec.parse import parse
+    from mixc.spec.parse import parse
 
     module, diags = parse(text, path)
     return (format_module(module) if module is not None else None), diags

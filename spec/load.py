@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from spec import ast
-from spec.diagnostics import Diagnostic, Note
-from spec.parse import decode, parse
+from mixc.spec import ast
+from mixc.spec.diagnostics import Diagnostic, Note
+from mixc.spec.parse import decode, parse
 
 
 @dataclass(frozen=True)

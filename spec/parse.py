@@ -19,8 +19,8 @@ from pathlib import Path
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
-from spec import ast
-from spec.diagnostics import Diagnostic, Note
+from mixc.spec import ast
+from mixc.spec.diagnostics import Diagnostic, Note
 
 MAX_BYTES = 2 * 1024 * 1024  # a spec is a page or two; anything near this size is a mistake
 MAX_DEPTH = 64  # bracket nesting; deeper is never meant and would strain recursion later

@@ -11,9 +11,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compiler.budget import estimate
-    from compiler.emit import emit
-    from compiler.pipeline import Stop, compiled, default_workdir
+    from mixc.compiler.budget import estimate
+    from mixc.compiler.emit import emit
+    from mixc.compiler.pipeline import Stop, compiled, default_workdir
 
     workdir = args.output or default_workdir(args.file)
     try:

@@ -19,9 +19,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spec import diagnostics as dg
-    from spec.check import check
-    from spec.load import load, load_bytes
+    from mixc.spec import diagnostics as dg
+    from mixc.spec.check import check
+    from mixc.spec.load import load, load_bytes
 
     all_diags: list = []
     texts: dict[str, str] = {}
@@ -62,6 +62,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _hooks() -> tuple:
     """Checks that need the compiler (budget, constraint feasibility); they import nothing heavy."""
-    from compiler.pipeline import hooks
+    from mixc.compiler.pipeline import hooks
 
     return hooks()

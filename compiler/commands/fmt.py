@@ -17,10 +17,10 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compiler.files import write_atomic
-    from spec.diagnostics import render_text
-    from spec.fmt import format_text
-    from spec.parse import decode
+    from mixc.atomic import write_text
+    from mixc.spec.diagnostics import render_text
+    from mixc.spec.fmt import format_text
+    from mixc.spec.parse import decode
 
     status = 0
     for path in args.files:
@@ -45,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
                 print(f"would reformat {name}")
                 status = 1
             else:
-                write_atomic(path, formatted)
+                write_text(path, formatted)
                 print(f"reformatted {name}")
     return status

@@ -11,7 +11,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def render(graph, fmt: str) -> str:
-    from compiler.lower import jobs
+    from mixc.compiler.lower import jobs
 
     ordered = jobs(graph)
     key = {j.id: f"n{i}" for i, j in enumerate(ordered)}
@@ -27,7 +27,7 @@ def render(graph, fmt: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compiler.pipeline import Stop, compiled
+    from mixc.compiler.pipeline import Stop, compiled
 
     try:
         c = compiled(args.file, with_budget=False)

@@ -16,7 +16,8 @@ import argparse
 import json
 import os
 import sys
-import tempfile
+
+from mixc.atomic import write_json
 
 
 def _runs_args(p: argparse.ArgumentParser, target_required: bool) -> None:
@@ -57,7 +58,7 @@ class _InputError(Exception):
 
 
 def _load_law(path: str):
-    from compiler.mixture.laws import load_law
+    from mixc.compiler.mixture.laws import load_law
 
     try:
         with open(path, encoding="utf-8") as fh:
@@ -80,22 +81,11 @@ def _target(law, name: str | None) -> str:
     return name
 
 
-def _write_json(path: str, data) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".mixc-law-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _fit(args) -> int:
-    from compiler.mixture.laws import NAMES, fit_law
-    from compiler.mixture.runs_csv import load_runs
+    from mixc.compiler.mixture.laws import NAMES, fit_law
+    from mixc.compiler.mixture.runs_csv import load_runs
 
     if args.law not in NAMES:
         raise _InputError(f"unknown law {args.law!r} (one of {', '.join(NAMES)})")
@@ -104,7 +94,7 @@ def _fit(args) -> int:
     runs = load_runs(args.mixtures, args.losses, [args.target], args.id)
     law = fit_law(args.law, runs.mixtures, runs.losses, runs.sources, runs.targets, seed=args.seed,
                   cv_folds=args.folds)
-    _write_json(args.output, law.to_json())
+    write_json(args.output, law.to_json())
     cv = law.cv.get("spearman")
     tail = f", {law.cv['folds']}-fold Spearman {cv:.4f}" if cv is not None else ""
     print(f"{args.output}: {law.name} law for {args.target} from {len(runs.ids)} runs{tail}")
@@ -114,8 +104,8 @@ def _fit(args) -> int:
 def _eval(args) -> int:
     import numpy as np
 
-    from compiler.mixture.laws import best_rank, pearson, spearman
-    from compiler.mixture.runs_csv import load_runs
+    from mixc.compiler.mixture.laws import best_rank, pearson, spearman
+    from mixc.compiler.mixture.runs_csv import load_runs
 
     law = _load_law(args.law)
     target = _target(law, args.target)
@@ -136,7 +126,7 @@ def _eval(args) -> int:
 
 
 def _bounds(law, pairs: list[str], flag: str) -> list:
-    from compiler.mixture.polytope import bound
+    from mixc.compiler.mixture.polytope import bound
 
     out = []
     for pair in pairs:
@@ -152,8 +142,8 @@ def _bounds(law, pairs: list[str], flag: str) -> list:
 
 
 def _solve(args) -> int:
-    from compiler.mixture.polytope import Polytope, check
-    from compiler.mixture.solve import Objective, solve, within_support
+    from mixc.compiler.mixture.polytope import Polytope, check
+    from mixc.compiler.mixture.solve import Objective, solve, within_support
 
     law = _load_law(args.law)
     target = _target(law, args.target)
@@ -177,7 +167,7 @@ def _solve(args) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compiler.mixture.runs_csv import RunsError
+    from mixc.compiler.mixture.runs_csv import RunsError
 
     action = {"fit": _fit, "eval": _eval, "solve": _solve}[args.law_command]
     try:

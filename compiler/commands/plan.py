@@ -11,9 +11,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compiler.budget import estimate
-    from compiler.lower import jobs
-    from compiler.pipeline import Stop, compiled
+    from mixc.compiler.budget import estimate
+    from mixc.compiler.lower import jobs
+    from mixc.compiler.pipeline import Stop, compiled
 
     try:
         c = compiled(args.file, with_budget=False)  # show the numbers even when over budget

@@ -19,10 +19,10 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compiler.jobs.common import BadJobFile, JobFailed, load_job
-    from compiler.jobs.report import REQUIRED
-    from compiler.jobs.report import run as build_report
-    from compiler.results import markdown
+    from mixc.compiler.jobs.common import BadJobFile, JobFailed, load_job
+    from mixc.compiler.jobs.report import REQUIRED
+    from mixc.compiler.jobs.report import run as build_report
+    from mixc.compiler.results import markdown
 
     workdir = Path(args.workdir)
     indexes = sorted((workdir / "jobs").glob("*.index.json"))

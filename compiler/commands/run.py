@@ -67,10 +67,10 @@ def run_snakemake(cmd: list[str]) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compiler.budget import estimate
-    from compiler.emit import emit
-    from compiler.pipeline import Stop, compiled, default_workdir
-    from compiler.results import result_table
+    from mixc.compiler.budget import estimate
+    from mixc.compiler.emit import emit
+    from mixc.compiler.pipeline import Stop, compiled, default_workdir
+    from mixc.compiler.results import result_table
 
     workdir = Path(args.output or default_workdir(args.file)).resolve()
     try:

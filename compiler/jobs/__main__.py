@@ -1,27 +1,27 @@
-"""`python -m compiler.jobs JOBFILE`: run one design, fit, solve or report job."""
+"""`python -m mixc.compiler.jobs JOBFILE`: run one design, fit, solve or report job."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-from compiler.jobs.common import BadJobFile, JobFailed, load_job
+from mixc.compiler.jobs.common import BadJobFile, JobFailed, load_job
 
 KINDS = ("design", "fit", "solve", "report")
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m compiler.jobs JOBFILE", file=sys.stderr)
+        print("usage: python -m mixc.compiler.jobs JOBFILE", file=sys.stderr)
         return 2
-    required = {k: importlib.import_module(f"compiler.jobs.{k}").REQUIRED for k in KINDS}
+    required = {k: importlib.import_module(f"mixc.compiler.jobs.{k}").REQUIRED for k in KINDS}
     try:
         kind, config = load_job(argv[0], required)
     except BadJobFile as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        importlib.import_module(f"compiler.jobs.{kind}").run(config)
+        importlib.import_module(f"mixc.compiler.jobs.{kind}").run(config)
     except JobFailed as exc:
         print(f"error: {kind} job {argv[0]}: {exc}", file=sys.stderr)
         return 1

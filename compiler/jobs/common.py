@@ -43,7 +43,3 @@ def read_json(path: str | Path, what: str) -> Any:
         raise JobFailed(f"{path}: missing ({what}); has the job that writes it run?") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise JobFailed(f"{path}: unreadable ({what}): {exc}; rerun the job that writes it") from None
-
-
-def write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, indent=1, allow_nan=False) + "\n", encoding="utf-8")

@@ -14,10 +14,10 @@ REQUIRED = ("method", "runs", "prior", "seed", "store", "sources", "constraints"
 
 
 def run(config: dict[str, Any]) -> None:
-    from compiler.jobs.common import write_json
-    from compiler.jobs.mixtures import polytope, train_tokens
-    from compiler.mixture.design import DesignConfig, design, prior_weights
-    from runtime.atomic import atomic_directory
+    from mixc.atomic import write_json
+    from mixc.compiler.jobs.mixtures import polytope, train_tokens
+    from mixc.compiler.mixture.design import DesignConfig, design, prior_weights
+    from mixc.atomic import atomic_directory
 
     names = [s["name"] for s in config["sources"]]
     tokens = train_tokens(config["store"], config["sources"])

@@ -14,7 +14,7 @@ REQUIRED = ("law", "seed", "design", "eval_groups", "targets", "runs", "sources"
 
 def measured_losses(run_folder: str, eval_groups: dict[str, str]) -> dict[str, float]:
     """Loss on each evaluation set (by name) of one finished train job."""
-    from compiler.jobs.common import JobFailed, read_json
+    from mixc.compiler.jobs.common import JobFailed, read_json
 
     metrics = read_json(Path(run_folder) / "metrics.json", "the run's metrics")
     ev = metrics.get("eval") if isinstance(metrics, dict) else None
@@ -26,9 +26,10 @@ def measured_losses(run_folder: str, eval_groups: dict[str, str]) -> dict[str, f
 def run(config: dict[str, Any]) -> None:
     import numpy as np
 
-    from compiler.jobs.common import JobFailed, read_json, write_json
-    from compiler.mixture.laws import CV_FOLDS, LAWS, fit_law, min_rows
-    from runtime.atomic import atomic_directory
+    from mixc.atomic import write_json
+    from mixc.compiler.jobs.common import JobFailed, read_json
+    from mixc.compiler.mixture.laws import CV_FOLDS, LAWS, fit_law, min_rows
+    from mixc.atomic import atomic_directory
 
     mixtures = read_json(Path(config["design"]) / "mixtures.json", "the design")["mixtures"]
     X, Y, table = [], [], []

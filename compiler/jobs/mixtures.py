@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.jobs.common import JobFailed
+from mixc.compiler.jobs.common import JobFailed
 
 
 def train_tokens(store: str, sources: list[dict[str, str]]) -> dict[str, int]:
     """Training tokens of each source ({name, group} pairs) in a token store."""
-    from runtime.errors import JobError
-    from runtime.store import open_source
+    from mixc.runtime.errors import JobError
+    from mixc.runtime.store import open_source
 
     counts = {}
     for s in sources:
@@ -24,7 +24,7 @@ def train_tokens(store: str, sources: list[dict[str, str]]) -> dict[str, int]:
 def polytope(names: list[str], constraints: list[dict[str, Any]], tokens: dict[str, int] | None,
              target_tokens: int | None):
     """The polytope; epoch caps need `tokens` (per source) and the run's `target_tokens`."""
-    from compiler.mixture.polytope import Polytope, check, from_quantities
+    from mixc.compiler.mixture.polytope import Polytope, check, from_quantities
 
     rows = []
     for c in constraints:

@@ -30,9 +30,9 @@ def write_results_store(path: Path, summary: dict[str, Any]) -> None:
 
 
 def run(config: dict[str, Any]) -> None:
-    from compiler.jobs.common import write_json
-    from compiler.results import html, markdown, summarize
-    from runtime.atomic import atomic_directory
+    from mixc.atomic import write_json
+    from mixc.compiler.results import html, markdown, summarize
+    from mixc.atomic import atomic_directory
 
     summary = summarize(config)
     with atomic_directory(config["output"]) as tmp:

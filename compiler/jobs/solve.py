@@ -15,12 +15,13 @@ REQUIRED = ("fit", "design", "sources", "objective", "constraints", "extrapolate
 
 
 def run(config: dict[str, Any]) -> None:
-    from compiler.jobs.common import JobFailed, read_json, write_json
-    from compiler.jobs.mixtures import polytope
-    from compiler.mixture.design import prior_weights
-    from compiler.mixture.laws import load_law
-    from compiler.mixture.solve import Objective, solve, within_support
-    from runtime.atomic import atomic_directory
+    from mixc.atomic import write_json
+    from mixc.compiler.jobs.common import JobFailed, read_json
+    from mixc.compiler.jobs.mixtures import polytope
+    from mixc.compiler.mixture.design import prior_weights
+    from mixc.compiler.mixture.laws import load_law
+    from mixc.compiler.mixture.solve import Objective, solve, within_support
+    from mixc.atomic import atomic_directory
 
     names = config["sources"]
     design = read_json(Path(config["design"]) / "mixtures.json", "the design")

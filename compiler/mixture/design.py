@@ -18,7 +18,7 @@ from typing import Mapping
 
 import numpy as np
 
-from compiler.mixture.polytope import Polytope, sample
+from mixc.compiler.mixture.polytope import Polytope, sample
 
 METHODS = ("dirichlet", "spacefilling")
 

@@ -17,7 +17,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from compiler.mixture.intervals import is_plain, plain_feasible
+from mixc.compiler.mixture.intervals import is_plain, plain_feasible
 
 OPS = ("<=", ">=", "==")
 TOL = 1e-9  # slack allowed when deciding feasibility and membership

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from compiler.mixture.laws.base import Law
-from compiler.mixture.design import dirichlet_draws
-from compiler.mixture.polytope import Polytope, bound, sample
+from mixc.compiler.mixture.laws.base import Law
+from mixc.compiler.mixture.design import dirichlet_draws
+from mixc.compiler.mixture.polytope import Polytope, bound, sample
 
 SAMPLES = 100_000
 TOP_K = 100

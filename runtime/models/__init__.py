@@ -4,6 +4,6 @@
 package imports torch.
 """
 
-from runtime.models.common import ModelConfig, Output, RouterConfig
+from mixc.runtime.models.common import ModelConfig, Output, RouterConfig
 
 __all__ = ["ModelConfig", "Output", "RouterConfig"]

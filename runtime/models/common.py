@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from runtime.shape import ModelShape
+from mixc.shape import ModelShape
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,11 @@ class ModelConfig:
         shape = self.shape.resolved()
         config = ModelConfig(shape, self.rope_theta, self.norm_eps, self.init_std, self.router)
         if shape.kind == "dense":
-            from runtime.models.dense import DenseTransformer as cls
+            from mixc.runtime.models.dense import DenseTransformer as cls
         elif shape.kind == "moe":
-            from runtime.models.moe import MoETransformer as cls
+            from mixc.runtime.models.moe import MoETransformer as cls
         else:
-            from runtime.models.mole import MoLETransformer as cls
+            from mixc.runtime.models.mole import MoLETransformer as cls
         return cls(config)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from runtime.models.common import ModelConfig, SwiGLU, Transformer
+from mixc.runtime.models.common import ModelConfig, SwiGLU, Transformer
 
 
 class DenseFeedForward(SwiGLU):

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from runtime.models.common import ModelConfig, RouterConfig, SwiGLU, Transformer
+from mixc.runtime.models.common import ModelConfig, RouterConfig, SwiGLU, Transformer
 
 HAS_GROUPED_MM = hasattr(torch, "_grouped_mm")
 

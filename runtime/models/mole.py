@@ -14,7 +14,7 @@ E = experts, k = top_k, r = rank, plus 3 d f when there is a shared expert):
     total  = d E  +  r d  +  E (2 f r + f d)
     active = d E  +  r d  +  k (2 f r + f d)
 
-against d E + 3 E d f for the MoE it replaces; `runtime.shape.size` uses this.
+against d E + 3 E d f for the MoE it replaces; `mixc.shape.size` uses this.
 
 `moe_to_mole` stacks a layer's expert gate/up matrices into one [E 2f, d] matrix
 and keeps its top-r singular directions (truncated SVD, best rank-r
@@ -29,8 +29,8 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from runtime.models.common import ModelConfig, Transformer
-from runtime.models.moe import MoEFeedForward, MoETransformer, Routing
+from mixc.runtime.models.common import ModelConfig, Transformer
+from mixc.runtime.models.moe import MoEFeedForward, MoETransformer, Routing
 
 
 class MoLEFeedForward(MoEFeedForward):

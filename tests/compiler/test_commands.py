@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.cli import main
+from mixc.compiler.cli import main
 
 
 def test_plan_counts_jobs_and_flops(make_spec, capsys):

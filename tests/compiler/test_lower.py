@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from compiler.budget import estimate
-from compiler.emit import emit
-from compiler.lower import jobs, lower
-from spec.check import check_file
+from mixc.compiler.budget import estimate
+from mixc.compiler.emit import emit
+from mixc.compiler.lower import jobs, lower
+from mixc.spec.check import check_file
 
 
 def graph_of(path: Path):

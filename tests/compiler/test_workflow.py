@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from compiler.cli import main
+from mixc.compiler.cli import main
 
 EVIL = ['q"uote', "b{race}s", "$(touch PWNED)", "`touch PWNED2`", "new\nline", "semi;touch PWNED3", "it's"]
 
@@ -104,7 +104,7 @@ def test_interrupt_leaves_nothing_that_looks_complete(make_spec, tmp_path):
 
     # Train jobs long enough (tens of seconds each) that the interrupt lands inside one.
     spec, work = make_spec(runs=4, proxy_tokens="5M", final_tokens="2k"), tmp_path / "w"
-    proc = subprocess.Popen([sys.executable, "-m", "compiler", "run", str(spec), "-o", str(work), "--cores", "1"],
+    proc = subprocess.Popen([sys.executable, "-m", "mixc", "run", str(spec), "-o", str(work), "--cores", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     while time.time() < deadline and not any("step " in p.read_text() for p in (work / "logs").rglob("train/*.log")):

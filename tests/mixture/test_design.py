@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from compiler.mixture.design import DesignConfig, design, prior_weights
-from compiler.mixture.polytope import Polytope, bound, group_sum
+from mixc.compiler.mixture.design import DesignConfig, design, prior_weights
+from mixc.compiler.mixture.polytope import Polytope, bound, group_sum
 
 SRC = ("a", "b", "c", "d", "e")
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from compiler.cli import main
+from mixc.compiler.cli import main
 from tests.mixture.mixture_data import SOURCES, make_runs
 
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from compiler.mixture.laws import LAWS, best_rank, fit_law, load_law, spearman
+from mixc.compiler.mixture.laws import LAWS, best_rank, fit_law, load_law, spearman
 
 from tests.mixture.mixture_data import SOURCES, true_loss
 

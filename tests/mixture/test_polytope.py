@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from compiler.mixture.polytope import (Constraint, Polytope, bound, chebyshev_centre, check, epoch_cap,
+from mixc.compiler.mixture.polytope import (Constraint, Polytope, bound, chebyshev_centre, check, epoch_cap,
                                        from_quantities, group_sum, ratio, sample)
 
 SRC = ("a", "b", "c", "d")

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from compiler.mixture.laws import fit_law
-from compiler.mixture.polytope import Polytope, bound, ratio
-from compiler.mixture.solve import Objective, candidates, solve
+from mixc.compiler.mixture.laws import fit_law
+from mixc.compiler.mixture.polytope import Polytope, bound, ratio
+from mixc.compiler.mixture.solve import Objective, candidates, solve
 
 from tests.mixture.mixture_data import SOURCES, true_loss
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from runtime.export import ExportError, export_hf, load_native, save_native, to_hf
-from runtime.models import ModelConfig
-from runtime.shape import ModelShape
+from mixc.runtime.export import ExportError, export_hf, load_native, save_native, to_hf
+from mixc.runtime.models import ModelConfig
+from mixc.shape import ModelShape
 
 DENSE = ModelShape("dense", 2, 32, 4, 64, 16, kv_heads=2)
 MOE = ModelShape("moe", 2, 32, 4, 64, 16, experts=4, top_k=2)

@@ -5,9 +5,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from runtime.models import ModelConfig, RouterConfig
-from runtime.models.mole import latent_factors, moe_to_mole
-from runtime.shape import ModelShape
+from mixc.runtime.models import ModelConfig, RouterConfig
+from mixc.runtime.models.mole import latent_factors, moe_to_mole
+from mixc.shape import ModelShape
 
 DENSE = ModelShape("dense", 2, 32, 4, 64, 16, kv_heads=2)
 MOE = ModelShape("moe", 2, 32, 4, 64, 16, experts=4, top_k=2, shared_expert=True)
@@ -101,8 +101,8 @@ def test_truncated_factors_are_the_best_rank_r_approximation():
 
 
 def test_chunked_cross_entropy_matches_plain_over_many_chunks(monkeypatch):
-    from runtime.models import common
-    from runtime.models.common import linear_cross_entropy
+    from mixc.runtime.models import common
+    from mixc.runtime.models.common import linear_cross_entropy
 
     g = torch.Generator().manual_seed(4)
     h = torch.randn(300, 8, dtype=torch.float64, generator=g, requires_grad=True)

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from runtime.models import ModelConfig
-from runtime.shape import ModelShape, ShapeError, default_ffn_hidden, size
+from mixc.runtime.models import ModelConfig
+from mixc.shape import ModelShape, ShapeError, default_ffn_hidden, size
 
 SHAPES = [
     ModelShape("dense", 2, 32, 4, 100, 16),
@@ -82,6 +82,6 @@ def test_from_dict_rejects_unknown_and_missing():
 
 
 def test_shape_module_does_not_import_torch():
-    code = "import sys, runtime.shape; print('torch' in sys.modules, 'numpy' in sys.modules)"
+    code = "import sys, mixc.shape; print('torch' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]

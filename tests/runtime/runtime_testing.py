@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.__main__ import main
+from mixc.runtime.__main__ import main
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "data"
@@ -36,10 +36,10 @@ def write_job(folder: Path, job: dict, name: str = "job.json") -> Path:
 
 
 def run_job(folder: Path, job: dict, name: str = "job.json") -> int:
-    """Run a job in this process, as `python -m runtime` would."""
+    """Run a job in this process, as `python -m mixc.runtime` would."""
     return main([str(write_job(folder, job, name))])
 
 
 def run_job_process(job_file: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "runtime", str(job_file)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "mixc.runtime", str(job_file)], capture_output=True, text=True,
                           timeout=120, cwd=REPO)

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime import corpus_io
-from runtime.corpus_io import ReadStats, expand_files, iter_documents
-from runtime.errors import JobError
-from runtime.jobfile import SourceSpec
+from mixc.runtime import corpus_io
+from mixc.runtime.corpus_io import ReadStats, expand_files, iter_documents
+from mixc.runtime.errors import JobError
+from mixc.runtime.jobfile import SourceSpec
 
 
 def text_spec(*files: Path, name: str = "s") -> SourceSpec:

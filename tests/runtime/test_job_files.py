@@ -1,4 +1,4 @@
-"""Job files: schema checks name the field; `python -m runtime` exit codes; adding a kind."""
+"""Job files: schema checks name the field; `python -m mixc.runtime` exit codes; adding a kind."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from runtime_testing import run_job_process, source, tokenize_job, tokenizer_job, write_job
-from runtime import jobfile
-from runtime.jobfile import FieldError, JobFileError, Kind, SourceSpec, load, parse
-from runtime.tokenize_job import TokenizeJob
+from mixc.runtime import jobfile
+from mixc.runtime.jobfile import FieldError, JobFileError, Kind, SourceSpec, load, parse
+from mixc.runtime.tokenize_job import TokenizeJob
 
 
 def good() -> dict:

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime import store as store_mod
-from runtime.sampler import MixtureSampler, SamplerError, valid_windows
-from runtime.store import TokenReader, open_source
+from mixc.runtime import store as store_mod
+from mixc.runtime.sampler import MixtureSampler, SamplerError, valid_windows
+from mixc.runtime.store import TokenReader, open_source
 from runtime_testing import run_job, source, tokenize_job
 
 SOURCES = ["legal", "email", "literature"]

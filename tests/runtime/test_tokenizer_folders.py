@@ -11,9 +11,9 @@ import pytest
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer
 
-from runtime.errors import JobError
-from runtime.jobfile import SourceSpec
-from runtime.tokenizer import EOS, load, sample_documents, token_dtype
+from mixc.runtime.errors import JobError
+from mixc.runtime.jobfile import SourceSpec
+from mixc.runtime.tokenizer import EOS, load, sample_documents, token_dtype
 from runtime_testing import EXAMPLES, run_job, source, tokenizer_job
 
 TEXT = "Emma Woodhouse, handsome — clever & rich.\n\tdef f(x): return x ** 2  # é ü 中文"

@@ -1,11 +1,11 @@
 """The language's catalogues agree with what the compiler and runtime implement."""
 
-from compiler.devices import DEVICES as DEVICE_TABLE
-from compiler.mixture.design import METHODS
-from compiler.mixture.laws import NAMES
-from runtime.shape import default_ffn_hidden
-from spec.check import default_d_ff
-from spec.experiment import DESIGNS, DEVICES, LAWS
+from mixc.compiler.devices import DEVICES as DEVICE_TABLE
+from mixc.compiler.mixture.design import METHODS
+from mixc.compiler.mixture.laws import NAMES
+from mixc.shape import default_ffn_hidden
+from mixc.spec.check import default_d_ff
+from mixc.spec.experiment import DESIGNS, DEVICES, LAWS
 
 
 def test_laws_designs_devices_match():

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from compiler.cli import main
+from mixc.compiler.cli import main
 from tests.spec.util import ROOT
 
 BAD = ('experiment x {\n  source a = text("a")\n  model m = dense(layers: 2, d_model: 64, heads: 3, seq_len: 64)\n'
@@ -90,5 +90,5 @@ def test_check_imports_nothing_heavy():
 def test_console_script_never_tracebacks_on_garbage(tmp_path):
     f = tmp_path / "garbage.mix"
     f.write_bytes(bytes(range(256)) * 8)
-    r = subprocess.run([sys.executable, "-m", "compiler", "check", str(f)], capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run([sys.executable, "-m", "mixc", "check", str(f)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 1 and "Traceback" not in r.stderr and "error[E005]" in r.stdout

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from compiler.cli import main
-from spec.fmt import format_text
-from spec.parse import parse
+from mixc.compiler.cli import main
+from mixc.spec.fmt import format_text
+from mixc.spec.parse import parse
 from tests.spec.util import ROOT
 
 EXAMPLES = sorted(p for p in ROOT.glob("examples/**/*.mix")) + [ROOT / "tests/spec/data/north_star.mix"]

@@ -18,9 +18,9 @@ import pathlib
 
 import pytest
 
-from compiler.cli import main
-from spec.diagnostics import CODES
-from spec.parse import MAX_BYTES
+from mixc.compiler.cli import main
+from mixc.spec.diagnostics import CODES
+from mixc.spec.parse import MAX_BYTES
 from tests.spec.util import ROOT
 
 GOLDEN = pathlib.Path("tests/spec/golden")  # relative to ROOT: the paths printed in the output
@@ -119,9 +119,9 @@ def test_language_reference_documents_every_code():
 
 
 def test_language_reference_examples_check_clean_and_are_formatted():
-    from spec.check import check
-    from spec.fmt import format_text
-    from spec.load import load_bytes
+    from mixc.spec.check import check
+    from mixc.spec.fmt import format_text
+    from mixc.spec.load import load_bytes
 
     text = (ROOT / "spec/LANGUAGE.md").read_text()
     blocks = text.split("```mix\n")[1:]

@@ -161,7 +161,7 @@ def test_imports_relative_and_cycles(tmp_path):
     main = tmp_path / "main.mix"
     main.write_text('import "lib/common.mix"\nexperiment e {\n  train r { model: m, tokens: 1k }\n'
                     '  search regmix { runs: 2, train: r }\n  minimize loss(a)\n}\n')
-    from spec.check import check_file
+    from mixc.spec.check import check_file
 
     experiment, diags, _ = check_file(str(main))
     assert diags == [] and experiment.source_names == ("a",) and experiment.models[0].name == "m"
@@ -179,7 +179,7 @@ def test_imports_relative_and_cycles(tmp_path):
 def test_duplicate_across_import_points_at_both(tmp_path):
     (tmp_path / "lib.mix").write_text('source a = text("x")\n')
     (tmp_path / "main.mix").write_text('import "lib.mix"\nexperiment e {\n  source a = text("y")\n}\n')
-    from spec.check import check_file
+    from mixc.spec.check import check_file
 
     _, diags, _ = check_file(str(tmp_path / "main.mix"))
     (d,) = [d for d in diags if d.code == "E020"]

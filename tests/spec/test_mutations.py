@@ -8,7 +8,7 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spec.fmt import format_text
+from mixc.spec.fmt import format_text
 from tests.spec.util import ROOT, check_text
 
 SEEDS = [(ROOT / "tests/spec/data/north_star.mix").read_bytes()]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pathlib
 
-from spec.check import check
-from spec.load import load_bytes
+from mixc.spec.check import check
+from mixc.spec.load import load_bytes
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

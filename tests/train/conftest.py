@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.__main__ import main
+from mixc.runtime.__main__ import main
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "data"

@@ -19,7 +19,7 @@ def test_two_process_ddp_matches_one_process(store, tmp_path):
     job_file = tmp_path / "ddp.json"
     job_file.write_text(json.dumps(train_job(store, ddp, **job)))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "runtime", str(job_file)]
+           "-m", "mixc.runtime", str(job_file)]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
                           env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr[-3000:]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import model, run_job, train_job
-from runtime.export import load_native
+from mixc.runtime.export import load_native
 
 
 def _metrics(out):
@@ -61,7 +61,7 @@ def test_eval_job_matches_the_train_jobs_final_eval(store, tmp_path):
 def test_progress_bar_on_a_terminal(monkeypatch):
     import io
 
-    from runtime.train import Progress
+    from mixc.runtime.train import Progress
 
     class Terminal(io.StringIO):
         def isatty(self):

@@ -13,11 +13,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from compiler.mixture.laws.base import Law, best_rank, pearson, spearman
-from compiler.mixture.laws.boosted import BoostedLaw
-from compiler.mixture.laws.linear import LinearLaw
-from compiler.mixture.laws.loglinear import LogLinearLaw
-from compiler.mixture.laws.powerlaw import PowerLaw
+from mixc.compiler.mixture.laws.base import Law, best_rank, pearson, spearman
+from mixc.compiler.mixture.laws.boosted import BoostedLaw
+from mixc.compiler.mixture.laws.linear import LinearLaw
+from mixc.compiler.mixture.laws.loglinear import LogLinearLaw
+from mixc.compiler.mixture.laws.powerlaw import PowerLaw
 
 LAWS: dict[str, type[Law]] = {c.name: c for c in (LinearLaw, LogLinearLaw, PowerLaw, BoostedLaw)}
 NAMES = ("auto", *LAWS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.mixture.laws.base import Law
+from mixc.compiler.mixture.laws.base import Law
 
 TREES = 1000
 LEARNING_RATE = 0.01

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.mixture.laws.base import Law
+from mixc.compiler.mixture.laws.base import Law
 
 
 class LinearLaw(Law):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.mixture.laws.base import Law
+from mixc.compiler.mixture.laws.base import Law
 
 RESTARTS = 5
 HUBER_SCALE = 0.02  # loss units; residuals beyond it count linearly

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compiler.mixture.laws.base import Law
+from mixc.compiler.mixture.laws.base import Law
 
 RESTARTS = 4
 MAX_EVALS = 2000

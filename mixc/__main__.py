@@ -1,0 +1,7 @@
+"""`python -m mixc` is the `mixc` command line."""
+
+import sys
+
+from mixc.compiler.cli import main
+
+sys.exit(main())
