@@ -8,7 +8,7 @@ through `hooks`: callables run on the finished Experiment, returning more diagno
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 from mixc.spec import ast
@@ -16,7 +16,7 @@ from mixc.spec.diagnostics import Diagnostic, Note, sort_key
 from mixc.spec.experiment import (DESIGNS, DEVICES, LAWS, PRIORS, SCHEDULES, SEARCH_METHODS, BaselineSpec,
                              BudgetSpec, ConstraintSpec, DataSpec, Experiment, ModelSpec, ObjectiveSpec,
                              ObjectiveTerm, RecipeSpec, SearchSpec, TokenizerSpec)
-from mixc.spec.fields import Field, did_you_mean, describe, number_of, read_fields, read_value
+from mixc.spec.fields import Field, Read, did_you_mean, describe, number_of, read_fields, read_value
 from mixc.spec.load import Loaded
 
 Hook = Callable[[Experiment], Iterable[Diagnostic]]
@@ -92,6 +92,15 @@ def default_d_ff(d_model: int) -> int:
     return 32 * -(-8 * d_model // 96)
 
 
+OBJECTIVE_FORMS = ("minimize loss(a) + 2 * loss(b), or minimize max(loss(a), loss(b)); "
+                   "add `+ 0.1 * kl(natural)` to stay near a prior")
+CONSTRAINT_FORMS = ("e.g. weight(code) <= 40%, epochs(legal) <= 2, weight(code) <= 2 * weight(docs), "
+                    "10% <= weight(email) <= 30%")
+
+# A side of a constraint: ({(quantity, source): coef}, constant, the literal numbers written in it).
+_Linear = tuple[dict[tuple[str, str], float], float, list[ast.Number]]
+
+
 @dataclass
 class _Scope:
     """Definitions visible to the experiment, by kind and name, in the order written."""
@@ -102,7 +111,19 @@ class _Scope:
     recipes: dict[str, ast.Recipe]
 
 
+@dataclass
+class _ObjectiveParts:
+    """What the objective's terms add up to while they are read; `ok` turns False once one is reported."""
+
+    terms: list[ObjectiveTerm] = field(default_factory=list)
+    kl: list[tuple[float, str]] = field(default_factory=list)  # (weight, prior)
+    ok: bool = True
+
+
 class _Checker:
+    """One pass over an experiment: each statement kind has its own method; all diagnostics
+    go to `diags`, and a method returns None (or nothing) for a statement it reported."""
+
     def __init__(self, loaded: Loaded) -> None:
         self.loaded = loaded
         self.diags: list[Diagnostic] = []
@@ -114,24 +135,56 @@ class _Checker:
     # ---- scope -----------------------------------------------------------------------
 
     def scope(self, experiment: ast.Experiment) -> _Scope:
+        """Every definition the experiment sees: imported files first, then its own file."""
         scope = _Scope({}, {}, {}, {})
-        items: list = []
         for module in (*self.loaded.imported, self.loaded.root):
-            items.extend(i for i in module.items if isinstance(i, (ast.Definition, ast.Recipe)))
-        items.extend(s for s in experiment.body if isinstance(s, (ast.Definition, ast.Recipe)))
-        for item in items:
-            table = scope.recipes if isinstance(item, ast.Recipe) else getattr(scope, {"source": "sources", "eval": "evals", "model": "models"}[item.kind])
-            kind = "train recipe" if isinstance(item, ast.Recipe) else item.kind
-            name = item.name.id
-            clash = next((t[name] for t in (scope.sources, scope.evals) if name in t), None) if kind in ("source", "eval") else table.get(name)
-            if clash is not None:
-                self.error("E020", f"{kind} `{name}` is defined twice", item.name.span,
-                           notes=[Note("first defined here", clash.name.span)], help="rename one of them")
-                continue
-            table[name] = item
+            for item in module.items:
+                self.define(item, scope)
+        for stmt in experiment.body:
+            self.define(stmt, scope)
         return scope
 
-    # ---- leaves ----------------------------------------------------------------------
+    def define(self, item: ast.Item | ast.Statement, scope: _Scope) -> None:
+        """Add a definition or recipe to `scope`; anything else is not a definition."""
+        if isinstance(item, ast.Recipe):
+            kind, table = "train recipe", scope.recipes
+        elif isinstance(item, ast.Definition):
+            kind, table = item.kind, {"source": scope.sources, "eval": scope.evals, "model": scope.models}[item.kind]
+        else:
+            return
+        name = item.name.id
+        # Sources and evaluation sets share one namespace: `loss(x)` may name either.
+        tables = (scope.sources, scope.evals) if kind in ("source", "eval") else (table,)
+        clash = next((t[name] for t in tables if name in t), None)
+        if clash is not None:
+            self.error("E020", f"{kind} `{name}` is defined twice", item.name.span,
+                       notes=[Note("first defined here", clash.name.span)], help="rename one of them")
+            return
+        table[name] = item
+
+    def ref(self, name: str, span: ast.Span, table: dict, kind: str) -> bool:
+        if name in table:
+            return True
+        self.error("E021", f"unknown {kind} `{name}`", span,
+                   help=did_you_mean(name, table) or (f"defined {kind}s: {', '.join(table)}" if table else f"no {kind} is defined"))
+        return False
+
+    def source_ref(self, name: str, span: ast.Span, scope: _Scope) -> bool:
+        """A name that must be a source: weights, epochs and mixtures range over sources only."""
+        if name in scope.evals:
+            self.error("E021", f"`{name}` is an evaluation set, not a source", span,
+                       help="weights, epochs and mixtures range over sources; an evaluation set only has a loss")
+            return False
+        return self.ref(name, span, scope.sources, "source")
+
+    def single(self, stmts: list, what: str):
+        """The one statement of a kind that may appear once (None if absent); repeats are E020."""
+        for extra in stmts[1:]:
+            self.error("E020", f"{what} is given twice", extra.span, notes=[Note("first given here", stmts[0].span)],
+                       help="keep one of them")
+        return stmts[0] if stmts else None
+
+    # ---- calls -----------------------------------------------------------------------
 
     def call_fields(self, call: ast.Call, table: dict, what: str) -> dict | None:
         for arg in call.args:
@@ -153,6 +206,23 @@ class _Checker:
             return None
         return expr
 
+    # ---- settings, sources and evaluation sets ---------------------------------------
+
+    def settings(self, e: ast.Experiment) -> tuple[Read, TokenizerSpec | None]:
+        """`seed`, `holdout` (read with their defaults) and `tokenizer`; unknown or repeated keys are reported."""
+        settings: dict[str, ast.Setting] = {}
+        for s in _statements(e, ast.Setting):
+            if s.key.id in settings:
+                self.error("E020", f"`{s.key.id}` is set twice", s.key.span, notes=[Note("first set here", settings[s.key.id].span)])
+                continue
+            settings[s.key.id] = s
+            if s.key.id not in SETTINGS and s.key.id != "tokenizer":
+                self.error("E022", f"unknown setting `{s.key.id}`", s.key.span,
+                           help=did_you_mean(s.key.id, [*SETTINGS, "tokenizer"]) or "settings are seed, tokenizer and holdout")
+        values = read_fields([(s.key, s.value) for k, s in settings.items() if k in SETTINGS], SETTINGS,
+                             f"experiment {e.name.id}", e.span, self.diags)
+        return values, self.tokenizer(settings.get("tokenizer"))
+
     def tokenizer(self, setting: ast.Setting | None) -> TokenizerSpec | None:
         if setting is None:
             return TokenizerSpec("byte", None, None, ast.Span("", 0, 0, 0, 0))
@@ -172,6 +242,7 @@ class _Checker:
         return TokenizerSpec(kind, values.get("vocab"), None, setting.span)
 
     def data(self, d: ast.Definition) -> DataSpec | None:
+        """A source or an evaluation set: a format and its file globs (never read here)."""
         call = self.constructor(d.value, DATA, f"{d.kind} format")
         if call is None:
             return None
@@ -192,6 +263,8 @@ class _Checker:
         if not read.ok:
             return None
         return DataSpec(d.name.id, call.func.id, tuple(patterns), read.values.get("field"), d.span)
+
+    # ---- models and train recipes ----------------------------------------------------
 
     def model(self, d: ast.Definition) -> ModelSpec | None:
         call = self.constructor(d.value, MODELS, "model kind")
@@ -236,21 +309,6 @@ class _Checker:
             shared_expert=v.get("shared_expert", False), rank=v.get("rank", 0), aux_loss=v.get("aux_loss", 0.0),
             z_loss=v.get("z_loss", 0.0), span=d.span)
 
-    def ref(self, name: str, span: ast.Span, table: dict, kind: str) -> bool:
-        if name in table:
-            return True
-        self.error("E021", f"unknown {kind} `{name}`", span,
-                   help=did_you_mean(name, table) or (f"defined {kind}s: {', '.join(table)}" if table else f"no {kind} is defined"))
-        return False
-
-    def source_ref(self, name: str, span: ast.Span, scope: _Scope) -> bool:
-        """A name that must be a source: weights, epochs and mixtures range over sources only."""
-        if name in scope.evals:
-            self.error("E021", f"`{name}` is an evaluation set, not a source", span,
-                       help="weights, epochs and mixtures range over sources; an evaluation set only has a loss")
-            return False
-        return self.ref(name, span, scope.sources, "source")
-
     def recipe(self, r: ast.Recipe, scope: _Scope) -> RecipeSpec | None:
         read = read_fields([(e.key, e.value) for e in r.body.entries], RECIPE, f"train {r.name.id}", r.span, self.diags)
         v = read.values
@@ -262,97 +320,117 @@ class _Checker:
             return None
         return RecipeSpec(name=r.name.id, span=r.span, **v)
 
-    # ---- objective and constraints ---------------------------------------------------
+    # ---- search, final, budget -------------------------------------------------------
 
-    def loss_target(self, expr: ast.Expr, scope: _Scope) -> str | None:
-        if isinstance(expr, ast.Call) and expr.func.id == "loss" and len(expr.args) == 1 and not expr.kwargs \
-                and isinstance(expr.args[0], ast.Name):
-            name = expr.args[0]
-            targets = {**scope.sources, **scope.evals}
-            return name.id if self.ref(name.id, name.span, targets, "source or evaluation set") else None
-        return None
+    def search(self, s: ast.Search, scope: _Scope) -> SearchSpec | None:
+        if s.method.id not in SEARCH_METHODS:
+            self.error("E028", f"unknown search method `{s.method.id}`", s.method.span,
+                       help=did_you_mean(s.method.id, SEARCH_METHODS) or f"one of: {', '.join(SEARCH_METHODS)}")
+            return None
+        read = read_fields([(x.key, x.value) for x in s.body.entries], SEARCH, f"search {s.method.id}", s.span, self.diags)
+        if "train" not in read.spans or not self.ref(read.values["train"], read.spans["train"], scope.recipes, "train recipe") \
+                or not read.ok:
+            return None
+        v = read.values
+        return SearchSpec(s.method.id, v["runs"], v["train"], v["law"], v["prior"], v["design"], v["extrapolate"], s.span)
+
+    def final(self, f: ast.Final, scope: _Scope) -> str | None:
+        return f.recipe.id if self.ref(f.recipe.id, f.recipe.span, scope.recipes, "train recipe") else None
+
+    def budget(self, b: ast.Budget) -> BudgetSpec | None:
+        read = read_fields([(x.key, x.value) for x in b.body.entries], BUDGET, "budget", b.span, self.diags)
+        return BudgetSpec(span=b.span, **read.values) if read.ok else None
+
+    # ---- objective -------------------------------------------------------------------
 
     def objective(self, obj: ast.Objective, scope: _Scope) -> ObjectiveSpec | None:
-        forms = "minimize loss(a) + 2 * loss(b), or minimize max(loss(a), loss(b)); add `+ 0.1 * kl(natural)` to stay near a prior"
-        terms: list[ObjectiveTerm] = []
-        kl: list[tuple[float, str]] = []
-        kind = "sum"
-        ok = True
-
-        def term(expr: ast.Expr, coef: float, allow_kl: bool) -> None:
-            nonlocal ok
-            if isinstance(expr, ast.BinOp) and expr.op in "+-":
-                term(expr.left, coef, allow_kl)
-                term(expr.right, -coef if expr.op == "-" else coef, allow_kl)
-                return
-            if isinstance(expr, ast.BinOp) and expr.op == "*":
-                n, other = number_of(expr.left), expr.right
-                if n is None:
-                    n, other = number_of(expr.right), expr.left
-                if n is not None:
-                    term(other, coef * n.value, allow_kl)
-                    return
-            if isinstance(expr, ast.BinOp) and expr.op == "/" and (n := number_of(expr.right)) and n.value:
-                term(expr.left, coef / n.value, allow_kl)
-                return
-            if isinstance(expr, ast.BinOp) and expr.op in "*/":
-                self.error("E031", "a loss may only be scaled by a nonzero number", expr.span, help=forms)
-                ok = False
-                return
-            if isinstance(expr, ast.Call) and expr.func.id == "loss":
-                target = self.loss_target(expr, scope)
-                if target is None:
-                    if not (len(expr.args) == 1 and isinstance(expr.args[0], ast.Name)):
-                        self.error("E031", "loss(...) takes one source or evaluation set name", expr.span, help=forms)
-                    ok = False
-                elif coef <= 0:
-                    self.error("E031", "a loss in the objective needs a positive weight", expr.span,
-                               help="minimizing a negative loss would reward a worse model")
-                    ok = False
-                else:
-                    terms.append(ObjectiveTerm(coef, target))
-                return
-            if allow_kl and isinstance(expr, ast.Call) and expr.func.id == "kl":
-                prior = expr.args[0] if len(expr.args) == 1 else None
-                if not isinstance(prior, ast.Name) or prior.id not in PRIORS or coef <= 0:
-                    self.error("E031", "kl(...) takes `natural` or `uniform`, with a positive weight", expr.span, help=forms)
-                    ok = False
-                else:
-                    kl.append((coef, prior.id))
-                return
-            self.error("E031", f"the objective cannot contain {describe(expr)} here", expr.span, help=forms)
-            ok = False
-
-        e = obj.expr
-        kl_part = None
+        """`minimize` a weighted sum of losses, or the worst of several, optionally `+ c * kl(prior)`."""
+        parts = _ObjectiveParts()
+        e, kl_part = obj.expr, None
         if isinstance(e, ast.BinOp) and e.op == "+" and isinstance(e.left, ast.Call) and e.left.func.id == "max":
             e, kl_part = e.left, e.right
-        if isinstance(e, ast.Call) and e.func.id == "max":
-            kind = "max"
-            if len(e.args) < 1 or e.kwargs:
-                self.error("E031", "max(...) takes one or more losses", e.span, help=forms)
-                ok = False
-            for arg in e.args:
-                term(arg, 1.0, False)
-            if kl_part is not None:
-                before = len(terms)
-                term(kl_part, 1.0, True)
-                if len(terms) != before:
-                    self.error("E031", "only kl(...) may be added to max(...)", kl_part.span, help=forms)
-                    ok = False
+        kind = "max" if isinstance(e, ast.Call) and e.func.id == "max" else "sum"
+        if kind == "max":
+            self.worst_case(e, kl_part, scope, parts)
         else:
-            term(e, 1.0, True)
-        if ok and not terms:
-            self.error("E031", "the objective names no loss", obj.expr.span, help=forms)
-            ok = False
-        if ok and len(kl) > 1:
-            self.error("E031", "kl(...) may appear once", obj.expr.span, help=forms)
-            ok = False
-        if not ok:
+            self.objective_term(e, 1.0, True, scope, parts)
+        if parts.ok and not parts.terms:
+            self.error("E031", "the objective names no loss", obj.expr.span, help=OBJECTIVE_FORMS)
+            parts.ok = False
+        if parts.ok and len(parts.kl) > 1:
+            self.error("E031", "kl(...) may appear once", obj.expr.span, help=OBJECTIVE_FORMS)
+            parts.ok = False
+        if not parts.ok:
             return None
-        return ObjectiveSpec(kind, tuple(terms), kl[0][0] if kl else 0.0, kl[0][1] if kl else None, obj.span)
+        kl, prior = parts.kl[0] if parts.kl else (0.0, None)
+        return ObjectiveSpec(kind, tuple(parts.terms), kl, prior, obj.span)
 
-    def linear(self, expr: ast.Expr, scope: _Scope) -> tuple[dict[tuple[str, str], float], float, list[ast.Number]] | None:
+    def worst_case(self, e: ast.Call, kl_part: ast.Expr | None, scope: _Scope, parts: _ObjectiveParts) -> None:
+        """`max(loss(a), ...)`, to which only a kl(...) term may be added."""
+        if len(e.args) < 1 or e.kwargs:
+            self.error("E031", "max(...) takes one or more losses", e.span, help=OBJECTIVE_FORMS)
+            parts.ok = False
+        for arg in e.args:
+            self.objective_term(arg, 1.0, False, scope, parts)
+        if kl_part is not None:
+            before = len(parts.terms)
+            self.objective_term(kl_part, 1.0, True, scope, parts)
+            if len(parts.terms) != before:
+                self.error("E031", "only kl(...) may be added to max(...)", kl_part.span, help=OBJECTIVE_FORMS)
+                parts.ok = False
+
+    def objective_term(self, expr: ast.Expr, coef: float, allow_kl: bool, scope: _Scope, parts: _ObjectiveParts) -> None:
+        """Add `coef * expr` to `parts`: sums and differences, scaling by numbers, loss(...) and kl(...)."""
+        if isinstance(expr, ast.BinOp) and expr.op in "+-":
+            self.objective_term(expr.left, coef, allow_kl, scope, parts)
+            self.objective_term(expr.right, -coef if expr.op == "-" else coef, allow_kl, scope, parts)
+            return
+        if isinstance(expr, ast.BinOp) and expr.op == "*":
+            n, other = number_of(expr.left), expr.right
+            if n is None:
+                n, other = number_of(expr.right), expr.left
+            if n is not None:
+                self.objective_term(other, coef * n.value, allow_kl, scope, parts)
+                return
+        if isinstance(expr, ast.BinOp) and expr.op == "/" and (n := number_of(expr.right)) and n.value:
+            self.objective_term(expr.left, coef / n.value, allow_kl, scope, parts)
+            return
+        if isinstance(expr, ast.BinOp) and expr.op in "*/":
+            self.error("E031", "a loss may only be scaled by a nonzero number", expr.span, help=OBJECTIVE_FORMS)
+            parts.ok = False
+        elif isinstance(expr, ast.Call) and expr.func.id == "loss":
+            self.loss_term(expr, coef, scope, parts)
+        elif allow_kl and isinstance(expr, ast.Call) and expr.func.id == "kl":
+            self.kl_term(expr, coef, parts)
+        else:
+            self.error("E031", f"the objective cannot contain {describe(expr)} here", expr.span, help=OBJECTIVE_FORMS)
+            parts.ok = False
+
+    def loss_term(self, expr: ast.Call, coef: float, scope: _Scope, parts: _ObjectiveParts) -> None:
+        name = expr.args[0] if len(expr.args) == 1 and not expr.kwargs else None
+        if not isinstance(name, ast.Name):
+            self.error("E031", "loss(...) takes one source or evaluation set name", expr.span, help=OBJECTIVE_FORMS)
+            parts.ok = False
+        elif not self.ref(name.id, name.span, {**scope.sources, **scope.evals}, "source or evaluation set"):
+            parts.ok = False
+        elif coef <= 0:
+            self.error("E031", "a loss in the objective needs a positive weight", expr.span,
+                       help="minimizing a negative loss would reward a worse model")
+            parts.ok = False
+        else:
+            parts.terms.append(ObjectiveTerm(coef, name.id))
+
+    def kl_term(self, expr: ast.Call, coef: float, parts: _ObjectiveParts) -> None:
+        prior = expr.args[0] if len(expr.args) == 1 else None
+        if not isinstance(prior, ast.Name) or prior.id not in PRIORS or coef <= 0:
+            self.error("E031", "kl(...) takes `natural` or `uniform`, with a positive weight", expr.span, help=OBJECTIVE_FORMS)
+            parts.ok = False
+        else:
+            parts.kl.append((coef, prior.id))
+
+    # ---- constraints -----------------------------------------------------------------
+
+    def linear(self, expr: ast.Expr, scope: _Scope) -> _Linear | None:
         """expr -> ({(quantity, source): coef}, constant, the literal numbers in it) or None (reported)."""
         if (n := number_of(expr)) is not None:
             return {}, n.value, [n]
@@ -391,204 +469,197 @@ class _Checker:
         return None
 
     def constraint(self, c: ast.Constraint, scope: _Scope) -> list[ConstraintSpec]:
-        help = "e.g. weight(code) <= 40%, epochs(legal) <= 2, weight(code) <= 2 * weight(docs), 10% <= weight(email) <= 30%"
+        """One line of `subject to`: a comparison, or a chain of two giving two bounds; [] if reported."""
         for op in c.ops:
             if op in ("<", ">"):
                 self.error("E032", f"strict inequality `{op}` is not supported", c.span, help=f"use `{op}=`")
                 return []
         if len(c.ops) > 2 or len(c.ops) == 2 and c.ops[0] != c.ops[1]:
-            self.error("E032", "a chain of comparisons must be `a <= b <= c` or `a >= b >= c`", c.span, help=help)
+            self.error("E032", "a chain of comparisons must be `a <= b <= c` or `a >= b >= c`", c.span, help=CONSTRAINT_FORMS)
             return []
         sides = [self.linear(e, scope) for e in c.operands]
         if any(s is None for s in sides):
             return []
         out = []
-        for (lt, lc, ln), (rt, rc, rn), op in zip(sides, sides[1:], c.ops):
-            terms = dict(lt)
-            for k, v in rt.items():
-                terms[k] = terms.get(k, 0.0) - v
-            terms = {k: v for k, v in terms.items() if abs(v) > 1e-15}
-            quantities = {q for q, _ in terms}
-            if not terms:
-                self.error("E032", "this comparison names no weight or epochs", c.span, help=help)
+        for left, right, op in zip(sides, sides[1:], c.ops):
+            spec = self.comparison(left, right, op, c)
+            if spec is None:
                 return []
-            if len(quantities) > 1:
-                self.error("E032", "a constraint may not mix weight(...) and epochs(...)", c.span,
-                           help=f"write the epoch cap as its own line: epochs({next(s for q, s in terms if q == 'epochs')}) <= 2")
-                return []
-            quantity = quantities.pop()
-            numbers = ln + rn
-            if quantity == "weight":
-                for n in numbers:
-                    if n.unit == "si" or n.unit == "" and abs(n.value) > 1 and len(terms) == 1:
-                        self.error("E025", f"weights are fractions: `{n.text}` is not", n.span,
-                                   help=f"did you mean {n.text}%?" if n.unit == "" else "write a percentage such as 40%")
-                        return []
-            else:
-                for n in numbers:
-                    if n.unit == "%":
-                        self.error("E025", f"epochs are counts, not fractions: `{n.text}`", n.span, help=f"an epoch cap is a number of passes, e.g. epochs({next(iter(terms))[1]}) <= 2")
-                        return []
-            rhs = rc - lc
-            if len(terms) == 1 and next(iter(terms.values())) < 0:  # -w <= c  ->  w >= -c
-                terms = {k: -v for k, v in terms.items()}
-                rhs, op = -rhs, {"<=": ">=", ">=": "<=", "==": "=="}[op]
-            if len(terms) == 1:
-                (key, coef), = terms.items()
-                bound = rhs / coef
-                if quantity == "weight" and not -1e-12 <= bound <= 1 + 1e-12:
-                    self.error("E026", f"a weight bound must lie within [0, 100%], got {bound * 100:.4g}%", c.span)
-                    return []
-                if quantity == "epochs" and bound <= 0:
-                    self.error("E026", f"an epoch cap must be > 0, got {bound:.4g}", c.span,
-                               help=f"to leave {key[1]} out, write weight({key[1]}) == 0")
-                    return []
-            out.append(ConstraintSpec(quantity, tuple((s, v) for (_, s), v in terms.items()), op, rhs, c.span))
+            out.append(spec)
         return out
 
+    def comparison(self, left: _Linear, right: _Linear, op: str, c: ast.Constraint) -> ConstraintSpec | None:
+        """`left op right` moved to `sum(coef * quantity(source)) op rhs`, with its units and bound checked."""
+        (lt, lc, ln), (rt, rc, rn) = left, right
+        terms = dict(lt)
+        for k, v in rt.items():
+            terms[k] = terms.get(k, 0.0) - v
+        terms = {k: v for k, v in terms.items() if abs(v) > 1e-15}
+        quantities = {q for q, _ in terms}
+        if not terms:
+            self.error("E032", "this comparison names no weight or epochs", c.span, help=CONSTRAINT_FORMS)
+            return None
+        if len(quantities) > 1:
+            self.error("E032", "a constraint may not mix weight(...) and epochs(...)", c.span,
+                       help=f"write the epoch cap as its own line: epochs({next(s for q, s in terms if q == 'epochs')}) <= 2")
+            return None
+        quantity = quantities.pop()
+        if not self.units(quantity, terms, ln + rn):
+            return None
+        rhs = rc - lc
+        if len(terms) == 1 and next(iter(terms.values())) < 0:  # -w <= c  ->  w >= -c
+            terms = {k: -v for k, v in terms.items()}
+            rhs, op = -rhs, {"<=": ">=", ">=": "<=", "==": "=="}[op]
+        if len(terms) == 1 and not self.bound(quantity, *next(iter(terms.items())), rhs, c.span):
+            return None
+        return ConstraintSpec(quantity, tuple((s, v) for (_, s), v in terms.items()), op, rhs, c.span)
+
+    def units(self, quantity: str, terms: dict[tuple[str, str], float], numbers: list[ast.Number]) -> bool:
+        """Weights are fractions (40%, 0.4), epochs are counts (2): a number in the other unit is E025."""
+        for n in numbers:
+            if quantity == "weight" and (n.unit == "si" or n.unit == "" and abs(n.value) > 1 and len(terms) == 1):
+                self.error("E025", f"weights are fractions: `{n.text}` is not", n.span,
+                           help=f"did you mean {n.text}%?" if n.unit == "" else "write a percentage such as 40%")
+                return False
+            if quantity == "epochs" and n.unit == "%":
+                self.error("E025", f"epochs are counts, not fractions: `{n.text}`", n.span,
+                           help=f"an epoch cap is a number of passes, e.g. epochs({next(iter(terms))[1]}) <= 2")
+                return False
+        return True
+
+    def bound(self, quantity: str, key: tuple[str, str], coef: float, rhs: float, span: ast.Span) -> bool:
+        """A bound on one source: a weight within [0, 100%], an epoch cap above 0."""
+        bound = rhs / coef
+        if quantity == "weight" and not -1e-12 <= bound <= 1 + 1e-12:
+            self.error("E026", f"a weight bound must lie within [0, 100%], got {bound * 100:.4g}%", span)
+            return False
+        if quantity == "epochs" and bound <= 0:
+            self.error("E026", f"an epoch cap must be > 0, got {bound:.4g}", span,
+                       help=f"to leave {key[1]} out, write weight({key[1]}) == 0")
+            return False
+        return True
+
+    # ---- baselines -------------------------------------------------------------------
+
     def baselines(self, b: ast.Baselines, scope: _Scope) -> list[BaselineSpec]:
+        """Named priors and fixed mixtures; a repeated prior is E020, a repeated mixture is dropped."""
         out: list[BaselineSpec] = []
         seen: dict[str, ast.Expr] = {}
         for i, item in enumerate(b.items):
-            if isinstance(item, ast.Name):
-                if item.id not in PRIORS:
-                    self.error("E021", f"unknown baseline `{item.id}`", item.span,
-                               help=did_you_mean(item.id, PRIORS) or "use uniform, natural, or mixture(source: weight, ...)")
-                    continue
-                key, spec = item.id, BaselineSpec(item.id, None, item.span)
-            elif isinstance(item, ast.Call) and item.func.id == "mixture" and not item.args and item.kwargs:
-                weights: list[tuple[str, float]] = []
-                for j, kw in enumerate(item.kwargs):
-                    if any(k.name.id == kw.name.id for k in item.kwargs[:j]):
-                        self.error("E020", f"source `{kw.name.id}` is given twice in this mixture", kw.name.span)
-                        break
-                    w = read_value(kw.name.id, Field("fraction", min=0, max=1), kw.value, self.diags)
-                    if w is None or not self.source_ref(kw.name.id, kw.name.span, scope):
-                        break
-                    weights.append((kw.name.id, float(w)))
-                else:
-                    total = sum(w for _, w in weights)
-                    if abs(total - 1) > 1e-6:
-                        self.error("E026", f"the weights of a mixture must sum to 100%, got {total * 100:.4g}%", item.span)
-                        continue
-                    key = repr(sorted(weights))
-                    spec = BaselineSpec(f"fixed{i}", tuple(weights), item.span)
-                    if key not in seen:
-                        seen[key] = item
-                        out.append(spec)
-                    continue
+            fixed = isinstance(item, ast.Call) and item.func.id == "mixture" and not item.args and bool(item.kwargs)
+            spec = self.fixed_mixture(item, f"fixed{i}", scope) if fixed else self.named_baseline(item)
+            if spec is None:
                 continue
-            else:
-                self.error("E024", f"a baseline is uniform, natural or mixture(source: weight, ...), got {describe(item)}", item.span)
-                continue
+            key = repr(sorted(spec.weights)) if fixed else spec.name
             if key in seen:
-                self.error("E020", f"baseline `{key}` is listed twice", item.span, notes=[Note("first listed here", seen[key].span)])
+                # A prior named twice is a slip; the same mixture written twice (in any order) counts once.
+                if not fixed:
+                    self.error("E020", f"baseline `{key}` is listed twice", item.span,
+                               notes=[Note("first listed here", seen[key].span)])
                 continue
             seen[key] = item
             out.append(spec)
         return out
 
-    # ---- the experiment --------------------------------------------------------------
+    def named_baseline(self, item: ast.Expr) -> BaselineSpec | None:
+        if not isinstance(item, ast.Name):
+            self.error("E024", f"a baseline is uniform, natural or mixture(source: weight, ...), got {describe(item)}", item.span)
+            return None
+        if item.id not in PRIORS:
+            self.error("E021", f"unknown baseline `{item.id}`", item.span,
+                       help=did_you_mean(item.id, PRIORS) or "use uniform, natural, or mixture(source: weight, ...)")
+            return None
+        return BaselineSpec(item.id, None, item.span)
 
-    def single(self, stmts: list, what: str):
-        for extra in stmts[1:]:
-            self.error("E020", f"{what} is given twice", extra.span, notes=[Note("first given here", stmts[0].span)],
-                       help="keep one of them")
-        return stmts[0] if stmts else None
+    def fixed_mixture(self, item: ast.Call, name: str, scope: _Scope) -> BaselineSpec | None:
+        """`mixture(source: weight, ...)`: each source once, weights that sum to 100%."""
+        weights: list[tuple[str, float]] = []
+        for j, kw in enumerate(item.kwargs):
+            if any(k.name.id == kw.name.id for k in item.kwargs[:j]):
+                self.error("E020", f"source `{kw.name.id}` is given twice in this mixture", kw.name.span)
+                return None
+            w = read_value(kw.name.id, Field("fraction", min=0, max=1), kw.value, self.diags)
+            if w is None or not self.source_ref(kw.name.id, kw.name.span, scope):
+                return None
+            weights.append((kw.name.id, float(w)))
+        total = sum(w for _, w in weights)
+        if abs(total - 1) > 1e-6:
+            self.error("E026", f"the weights of a mixture must sum to 100%, got {total * 100:.4g}%", item.span)
+            return None
+        return BaselineSpec(name, tuple(weights), item.span)
+
+    # ---- the experiment --------------------------------------------------------------
 
     def experiment(self, e: ast.Experiment) -> Experiment | None:
         start = len(self.diags)
         scope = self.scope(e)
-        by_type = lambda t: [s for s in e.body if isinstance(s, t)]  # noqa: E731
-
-        settings: dict[str, ast.Setting] = {}
-        for s in by_type(ast.Setting):
-            if s.key.id in settings:
-                self.error("E020", f"`{s.key.id}` is set twice", s.key.span, notes=[Note("first set here", settings[s.key.id].span)])
-                continue
-            settings[s.key.id] = s
-            if s.key.id not in SETTINGS and s.key.id != "tokenizer":
-                self.error("E022", f"unknown setting `{s.key.id}`", s.key.span,
-                           help=did_you_mean(s.key.id, [*SETTINGS, "tokenizer"]) or "settings are seed, tokenizer and holdout")
-        values = read_fields([(s.key, s.value) for k, s in settings.items() if k in SETTINGS], SETTINGS,
-                             f"experiment {e.name.id}", e.span, self.diags)
-        tokenizer = self.tokenizer(settings.get("tokenizer"))
-
+        settings, tokenizer = self.settings(e)
         sources = [self.data(d) for d in scope.sources.values()]
         evals = [self.data(d) for d in scope.evals.values()]
-        models = {n: self.model(d) for n, d in scope.models.items()}
-        recipes = {n: self.recipe(r, scope) for n, r in scope.recipes.items()}
+        models = [self.model(d) for d in scope.models.values()]
+        recipes = [self.recipe(r, scope) for r in scope.recipes.values()]
         if not scope.sources:
             self.error("E030", f"experiment {e.name.id} has no source", e.name.span,
                        help='add one: source web = text("data/web/*.txt.gz")')
-
-        search_stmt = self.single(by_type(ast.Search), "a search")
-        search = None
-        if search_stmt is not None:
-            if search_stmt.method.id not in SEARCH_METHODS:
-                self.error("E028", f"unknown search method `{search_stmt.method.id}`", search_stmt.method.span,
-                           help=did_you_mean(search_stmt.method.id, SEARCH_METHODS) or f"one of: {', '.join(SEARCH_METHODS)}")
-            else:
-                read = read_fields([(x.key, x.value) for x in search_stmt.body.entries], SEARCH,
-                                   f"search {search_stmt.method.id}", search_stmt.span, self.diags)
-                if "train" in read.spans and self.ref(read.values["train"], read.spans["train"], scope.recipes, "train recipe") \
-                        and read.ok:
-                    v = read.values
-                    search = SearchSpec(search_stmt.method.id, v["runs"], v["train"], v["law"], v["prior"], v["design"],
-                                        v["extrapolate"], search_stmt.span)
-
-        objective_stmt = self.single(by_type(ast.Objective), "an objective")
+        search_stmt = self.single(_statements(e, ast.Search), "a search")
+        search = self.search(search_stmt, scope) if search_stmt else None
+        objective_stmt = self.single(_statements(e, ast.Objective), "an objective")
         objective = self.objective(objective_stmt, scope) if objective_stmt else None
-        constraints = [c for block in by_type(ast.Constraints) for item in block.items for c in self.constraint(item, scope)]
+        blocks = _statements(e, ast.Constraints)
+        constraints = [c for block in blocks for item in block.items for c in self.constraint(item, scope)]
+        final_stmt = self.single(_statements(e, ast.Final), "`final`")
+        final = self.final(final_stmt, scope) if final_stmt else None
+        baselines = [b for stmt in _statements(e, ast.Baselines) for b in self.baselines(stmt, scope)]
+        budget_stmt = self.single(_statements(e, ast.Budget), "a budget")
+        budget = self.budget(budget_stmt) if budget_stmt else None
+        self.needs_search(search_stmt, objective_stmt, final_stmt, blocks)
+        self.unused(e, scope, search_stmt, final_stmt)
 
-        final_stmt = self.single(by_type(ast.Final), "`final`")
-        final = None
-        if final_stmt is not None and self.ref(final_stmt.recipe.id, final_stmt.recipe.span, scope.recipes, "train recipe"):
-            final = final_stmt.recipe.id
-        baselines = [b for stmt in by_type(ast.Baselines) for b in self.baselines(stmt, scope)]
+        errors = any(d.severity == "error" for d in self.diags[start:])
+        if errors or not settings.ok or tokenizer is None:
+            return None
+        return Experiment(
+            name=e.name.id, path=e.span.file, seed=settings.values["seed"], tokenizer=tokenizer,
+            holdout=settings.values["holdout"], sources=tuple(sources), eval_sets=tuple(evals),
+            models=tuple(models), recipes=tuple(recipes), search=search, objective=objective,
+            constraints=tuple(constraints), final=final, baselines=tuple(baselines), budget=budget, span=e.span)
 
-        budget_stmt = self.single(by_type(ast.Budget), "a budget")
-        budget = None
-        if budget_stmt is not None:
-            read = read_fields([(x.key, x.value) for x in budget_stmt.body.entries], BUDGET, "budget", budget_stmt.span, self.diags)
-            if read.ok:
-                budget = BudgetSpec(span=budget_stmt.span, **read.values)
-
-        if search_stmt is not None and objective_stmt is None:
-            self.error("E030", "a search needs an objective", search_stmt.method.span,
+    def needs_search(self, search: ast.Search | None, objective: ast.Objective | None, final: ast.Final | None,
+                     constraints: list[ast.Constraints]) -> None:
+        """A search and an objective come together; `final` and constraints apply to a search."""
+        if search is not None and objective is None:
+            self.error("E030", "a search needs an objective", search.method.span,
                        help="add one, e.g. `minimize loss(literature) + loss(code)`")
-        for stmt, what in ((objective_stmt, "an objective"), (final_stmt, "`final`")):
-            if stmt is not None and search_stmt is None:
+        if search is not None:
+            return
+        for stmt, what in ((objective, "an objective"), (final, "`final`")):
+            if stmt is not None:
                 self.error("E030", f"{what} needs a search to find the mixture", stmt.span,
                            help="add `search regmix { runs: 16, train: <recipe> }`")
-        for c in by_type(ast.Constraints):
-            if search_stmt is None:
-                self.error("E030", "constraints need a search to apply to", c.span,
-                           help="add `search regmix { runs: 16, train: <recipe> }`")
+        for c in constraints:
+            self.error("E030", "constraints need a search to apply to", c.span,
+                       help="add `search regmix { runs: 16, train: <recipe> }`")
 
-        # Warnings: definitions nothing uses.
+    def unused(self, e: ast.Experiment, scope: _Scope, search: ast.Search | None, final: ast.Final | None) -> None:
+        """W001 for models and recipes of the experiment's own file that nothing uses (imports may be shared)."""
         used_models = {x.value.id for r in scope.recipes.values() for x in r.body.entries
                        if x.key.id == "model" and isinstance(x.value, ast.Name)}
         for name, d in scope.models.items():
             if name not in used_models and d.span.file == e.span.file:
                 self.error("W001", f"model `{name}` is not used by any train recipe", d.name.span,
                            help="use it in a recipe (`model: ...`) or remove it")
-        used_recipes = {x for x in (final_stmt and final_stmt.recipe.id,) if x}
-        if search_stmt is not None:
-            used_recipes |= {x.value.id for x in search_stmt.body.entries if x.key.id == "train" and isinstance(x.value, ast.Name)}
+        used_recipes = {final.recipe.id} if final is not None else set()
+        if search is not None:
+            used_recipes |= {x.value.id for x in search.body.entries if x.key.id == "train" and isinstance(x.value, ast.Name)}
         for name, r in scope.recipes.items():
             if name not in used_recipes and r.span.file == e.span.file:
                 self.error("W001", f"train recipe `{name}` is not used by the search or `final`", r.name.span,
                            help="name it in `search ... { train: ... }` or `final ...`, or remove it")
 
-        errors = any(d.severity == "error" for d in self.diags[start:])
-        if errors or not values.ok or tokenizer is None:
-            return None
-        return Experiment(
-            name=e.name.id, path=e.span.file, seed=values.values["seed"], tokenizer=tokenizer,
-            holdout=values.values["holdout"], sources=tuple(sources), eval_sets=tuple(evals),
-            models=tuple(models.values()), recipes=tuple(recipes.values()), search=search, objective=objective,
-            constraints=tuple(constraints), final=final, baselines=tuple(baselines), budget=budget, span=e.span)
+
+def _statements(e: ast.Experiment, kind: type) -> list:
+    """The experiment's statements of one kind, in the order written."""
+    return [s for s in e.body if isinstance(s, kind)]
 
 
 def check(loaded: Loaded, hooks: Sequence[Hook] = ()) -> tuple[Experiment | None, list[Diagnostic]]:

@@ -184,3 +184,9 @@ def test_duplicate_across_import_points_at_both(tmp_path):
     _, diags, _ = check_file(str(tmp_path / "main.mix"))
     (d,) = [d for d in diags if d.code == "E020"]
     assert d.span.file.endswith("main.mix") and d.notes[0].span.file.endswith("lib.mix")
+
+
+def test_loss_with_a_keyword_argument_is_reported():
+    experiment, diags = check_text(small(objective="loss(a, x: 1)"))
+    assert experiment is None
+    assert [(d.code, d.message) for d in diags] == [("E031", "loss(...) takes one source or evaluation set name")]
