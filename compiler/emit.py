@@ -18,14 +18,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import networkx as nx
-
-from mixc.compiler.budget import Estimate
 from mixc.atomic import write_text
-from mixc.compiler.lower import Job, jobs
+from mixc.compiler.budget import Estimate
+from mixc.compiler.lower import JobGraph
+from mixc.jobfile import SCHEMA, dumps
 
 SNAKEFILE = Path(__file__).with_name("Snakefile")
-SCHEMA = 1
 GREEDY_ABOVE = 300  # jobs; Snakemake's ILP scheduler gets slow on large sweeps
 MEM_MB = {"small": 2000, "proxy": 4000, "final": 16000}
 # One thread per job: on a few cores two single-threaded jobs beat one two-threaded job
@@ -38,11 +36,6 @@ class Built:
     workdir: Path
     index: Path
     jobs: int
-
-
-def job_file_text(job: Job) -> str:
-    # No indentation: json's C encoder only runs without it, and large sweeps write thousands.
-    return json.dumps({"schema": SCHEMA, "kind": job.kind, **job.config}, sort_keys=True) + "\n"
 
 
 def _yaml(mapping: dict) -> str:
@@ -86,16 +79,16 @@ def profiles(n_jobs: int) -> dict[str, dict]:
     return {"local": local, "slurm": slurm}
 
 
-def emit(graph: nx.DiGraph, experiment_name: str, workdir: str | os.PathLike, estimate: Estimate,
+def emit(graph: JobGraph, experiment_name: str, workdir: str | os.PathLike, estimate: Estimate,
          python: str = sys.executable) -> Built:
     """Write the workflow for `graph` into `workdir`; returns where the index is."""
     workdir = Path(workdir)
-    ordered = jobs(graph)
+    ordered = graph.jobs
     index = {
         "schema": SCHEMA,
         "experiment": experiment_name,
         "python": python,
-        "targets": [j.id for j in ordered if graph.out_degree(j.id) == 0],
+        "targets": graph.targets,
         "jobs": {},
     }
     for job in ordered:
@@ -108,7 +101,7 @@ def emit(graph: nx.DiGraph, experiment_name: str, workdir: str | os.PathLike, es
             "runtime_min": max(10, int(hours * 60 * 2) + 1),
         }
         path = workdir / job.job_file
-        text = job_file_text(job)
+        text = dumps(job.kind, job.config)
         # Job files are named by their content's hash, so a torn write (a killed build) is
         # simply rewritten next time: no temp-file-and-rename, which costs ~1 ms a file on
         # some filesystems and sweeps write thousands. The index, written last, is atomic.

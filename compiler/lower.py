@@ -1,42 +1,50 @@
-"""Lowering: a checked Experiment -> a graph of jobs (networkx DiGraph, nodes are job ids).
+"""Lowering: a checked Experiment -> a graph of typed jobs (`JobGraph`).
 
     tokenizer -> tokenize/<source> -> design -> train/<proxy i> -> fit -> solve -> train/final  -> report
                                          \\-> train/<baselines>                 \\-> train/chosen -/
 
+It reads as its stages: data files, the tokenizer job, one tokenize job per source and
+evaluation set, the search (design, proxies, fit, solve), the baselines, the chosen and
+final runs, the report. Each job's config is one of the dataclasses of `mixc.jobs`, the
+same class the worker loads it with; its id is `<kind>/<name>-<hash8>`, where the hash
+covers the config's hashed fields (`mixc.jobfile.unhashed` marks the others), the content
+of the data files it reads (`mixc.hashing.FileDigests`) and its inputs' hashes. Names,
+labels and line numbers that only serve messages stay out of the hash, so a renamed or
+moved spec, or a touched data file, reruns nothing.
+
 Baselines and `chosen` (the solved mixture) are trained with the proxy recipe, so that the
 law's prediction for the chosen mixture, its measured loss and the baselines' losses are
-all at one scale; the final run is the target model on the chosen mixture. Changing only
-the final recipe therefore reruns only the final run and the report.
-
-Each job's config is fully resolved JSON; its id is `<kind>/<name>-<hash8>` where the hash
-covers its name, config and inputs' hashes (mixc.hashing), and its outputs live in that
-folder of the work directory. Paths inside configs are relative to the work directory,
-except data files, which are absolute. A train job whose mixture is decided at run time
-(proxies and the natural baseline by the design job, the final run by the solve job)
-names the file and key its weights come from (`weights_file`) instead of `weights`.
+all at one scale; the final run is the target model on the chosen mixture. A train job
+whose mixture is decided at run time (proxies and the natural baseline by the design job,
+the final run by the solve job) names the file and key its weights come from
+(`weights_file`). Paths in configs are relative to the work directory, except data files.
 
 This module globs the data files (a glob matching nothing is a diagnostic at the source's
-line) but reads no data and runs nothing.
+line) and reads them only to fingerprint them; it runs nothing and writes nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import glob
-import json
+import heapq
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
+from typing import Any, Iterator
 
 from mixc.compiler.budget import model_shape, tokenizer_vocab, train_flops
-from mixc.hashing import job_digest
+from mixc.compiler.jobs.kinds import KINDS as COMPILER_KINDS
+from mixc.hashing import FileDigests, job_digest
+from mixc.jobfile import to_json
+from mixc.jobs import (Constraint, DesignJob, FitJob, Objective, ObjectiveTerm, ReportJob, ReportRun, SolveJob,
+                       SourceGroup, SourceSpec, Term, TokenizeJob, TokenizerJob, TrainJob, WeightsFile)
 from mixc.spec.diagnostics import Diagnostic
-from mixc.spec.experiment import DataSpec, Experiment, RecipeSpec
+from mixc.spec.experiment import DataSpec, Experiment, ObjectiveSpec, RecipeSpec
 
 BPE_SAMPLE_BYTES = 4 * 1024 * 1024  # text the BPE trainer sees, shared equally among sources
+STORE = "tokenize"  # the token store root: each tokenize job's folder is its source's group
 
 
 @dataclass(frozen=True)
@@ -44,15 +52,19 @@ class Job:
     kind: str  # tokenizer | tokenize | design | train | fit | solve | report
     name: str
     digest: str
-    config: dict[str, Any] = field(compare=False)
+    config: Any = field(compare=False)  # the kind's dataclass from mixc.jobs
     after: tuple[str, ...]  # ids of the jobs this one reads from
-    entry: str  # "runtime" or "compiler.jobs": the module that runs the job file
     job_class: str  # resources class in the profiles: small | proxy | final
     flops: float = 0.0  # training FLOPs (train jobs)
 
     @functools.cached_property
     def id(self) -> str:
         return f"{self.kind}/{self.name}-{self.digest[:8]}"
+
+    @property
+    def entry(self) -> str:
+        """The side that runs the job file: "compiler.jobs" or "runtime"."""
+        return "compiler.jobs" if self.kind in COMPILER_KINDS else "runtime"
 
     @property
     def folder(self) -> str:
@@ -64,30 +76,102 @@ class Job:
         return f"jobs/{self.id}.json"
 
 
+@dataclass(frozen=True)
+class JobGraph:
+    """The jobs of an experiment in a dependency order (stable: among the jobs ready at each
+    point, the smallest id first), each naming the jobs it reads from in `after`."""
+
+    jobs: tuple[Job, ...]
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __iter__(self) -> Iterator[Job]:
+        return iter(self.jobs)
+
+    @property
+    def ids(self) -> set[str]:
+        return {j.id for j in self.jobs}
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        return [(a, j.id) for j in self.jobs for a in j.after]
+
+    @property
+    def targets(self) -> list[str]:
+        """Jobs nothing reads from: what a run must finish."""
+        read = {a for j in self.jobs for a in j.after}
+        return [j.id for j in self.jobs if j.id not in read]
+
+    @staticmethod
+    def of(added: list[Job]) -> "JobGraph":
+        consumers: dict[str, list[Job]] = {j.id: [] for j in added}
+        waiting = {j.id: len(j.after) for j in added}
+        for j in added:
+            for a in j.after:
+                consumers[a].append(j)
+        ready = [(j.id, j) for j in added if not j.after]
+        heapq.heapify(ready)
+        ordered = []
+        while ready:
+            _, job = heapq.heappop(ready)
+            ordered.append(job)
+            for c in consumers[job.id]:
+                waiting[c.id] -= 1
+                if not waiting[c.id]:
+                    heapq.heappush(ready, (c.id, c))
+        return JobGraph(tuple(ordered))
+
+
+@dataclass(frozen=True)
+class _Search:
+    design: Job
+    proxies: tuple[Job, ...]
+    fit: Job
+    solve: Job
+
+
+def _constraints(x: Experiment) -> tuple[Constraint, ...]:
+    return tuple(Constraint(c.quantity, tuple(Term(s, k) for s, k in c.coefs), c.op, c.rhs,
+                            f"{Path(c.span.file).name}:{c.span.line}") for c in x.constraints)
+
+
+def _objective(o: ObjectiveSpec) -> Objective:
+    return Objective(o.kind, tuple(ObjectiveTerm(t.coef, t.target) for t in o.terms), o.kl, o.kl_prior)
+
 
 class _Builder:
-    def __init__(self, experiment: Experiment) -> None:
+    def __init__(self, experiment: Experiment, digests: FileDigests) -> None:
         self.x = experiment
         self.base = Path(experiment.path).resolve().parent
-        self.graph = nx.DiGraph()
+        self.digests = digests
+        self.added: list[Job] = []
         self.diags: list[Diagnostic] = []
+        self.files: dict[str, list[str]] = {}  # source or eval set -> its data files
+        self.groups: dict[str, str] = {}  # source or eval set -> its group in the token store
+        self.tokenizer: Job | None = None
+        self.tokenize: list[Job] = []
+        self.train_fields: dict[tuple[str, str], dict[str, Any]] = {}  # (recipe, role) -> TrainJob fields
+        self.roles: dict[str, str] = {}  # train job id -> proxy | baseline | chosen | final
+        self.vocab = 0  # the tokenizer's, known once the data is found
 
-    def add(self, kind: str, name: str, config: dict, after: list[Job], entry: str, job_class: str = "small",
-            flops: float = 0.0, hashed: dict | None = None) -> Job:
-        """A job whose digest covers `hashed` (default: its config) and its inputs' digests."""
-        digest = job_digest(kind, {"name": name, "config": hashed if hashed is not None else config},
-                            [j.digest for j in after])
-        job = Job(kind, name, digest, config, tuple(j.id for j in after), entry, job_class, flops)
-        if "output" in config:
-            config["output"] = job.folder
-        self.graph.add_node(job.id, job=job)
-        for a in after:
-            self.graph.add_edge(a.id, job.id)
+    def add(self, kind: str, name: str, config: Any, after: list[Job], job_class: str = "small",
+            flops: float = 0.0, data: list | None = None) -> Job:
+        """A job whose digest covers its config's hashed fields, `data` (file digests) and its
+        inputs' digests; its config's `output`, if it has one, is the job's own folder."""
+        hashed = to_json(config, hashed_only=True)
+        if data is not None:
+            hashed = {**hashed, "data": data}
+        digest = job_digest(kind, hashed, [j.digest for j in after])
+        job = Job(kind, name, digest, config, tuple(j.id for j in after), job_class, flops)
+        if any(f.name == "output" for f in dataclasses.fields(config)):
+            job = replace(job, config=replace(config, output=job.folder))
+        self.added.append(job)
         return job
 
     # ---- data ------------------------------------------------------------------------
 
-    def files(self, d: DataSpec) -> list[str] | None:
+    def glob_data(self, d: DataSpec) -> bool:
         found: list[str] = []
         for pattern in d.patterns:
             full = pattern if os.path.isabs(pattern) else str(self.base / pattern)
@@ -95,167 +179,171 @@ class _Builder:
         if not found:
             self.diags.append(Diagnostic("E101", f"{d.name}: no file matches {', '.join(repr(p) for p in d.patterns)}",
                                          d.span, help=f"globs are relative to the spec's folder ({os.path.relpath(self.base)})"))
-            return None
-        return list(dict.fromkeys(os.path.abspath(p) for p in found))
+            return False
+        self.files[d.name] = list(dict.fromkeys(os.path.abspath(p) for p in found))
+        return True
 
-    @staticmethod
-    def fingerprint(files: list[str]) -> list[list]:
-        """What of the data a hash covers: each file's path, size and modification time."""
-        out = []
-        for f in files:
-            st = os.stat(f)
-            out.append([f, st.st_size, st.st_mtime_ns])
-        return out
+    def fingerprint(self, name: str) -> list[str]:
+        """What of a source's data a hash covers: its files' contents, in reading order."""
+        return [self.digests.digest(f) for f in self.files[name]]
 
-    # ---- the graph -------------------------------------------------------------------
+    def source_spec(self, d: DataSpec, name: str) -> SourceSpec:
+        return SourceSpec(name, d.format, d.field if d.format == "jsonl" else None, tuple(self.files[d.name]))
 
-    def build(self) -> nx.DiGraph | None:
+    # ---- stages ----------------------------------------------------------------------
+
+    def tokenizer_job(self) -> None:
+        x, t = self.x, self.x.tokenizer
+        path = str((self.base / t.path).resolve()) if t.kind == "hf" else None
+        config = TokenizerJob(
+            type=t.kind, vocab=t.vocab, path=path,
+            sources=tuple(self.source_spec(d, d.name) for d in x.sources) if t.kind == "bpe" else (),
+            sample_bytes=BPE_SAMPLE_BYTES, seed=x.seed, output="")
+        data = [self.fingerprint(d.name) for d in x.sources] if t.kind == "bpe" else []
+        if path is not None:
+            data = [self.digests.digest(p) for p in _tokenizer_files(path)]
+        name = {"bpe": f"bpe{t.vocab}", "byte": "byte", "hf": "hf"}[t.kind]
+        self.tokenizer = self.add("tokenizer", name, config, [], data=data)
+
+    def tokenize_jobs(self) -> None:
+        """One job per source (its holdout is its evaluation set) and per extra evaluation set
+        (tokenized with holdout 1: all of it in the valid split)."""
         x = self.x
-        files = {d.name: self.files(d) for d in (*x.sources, *x.eval_sets)}
-        if any(f is None for f in files.values()):
-            return None
-        prints = {name: self.fingerprint(f) for name, f in files.items()}
-
-        def source_spec(d: DataSpec, name: str) -> dict:
-            return {"name": name, "format": d.format, "field": d.field if d.format == "jsonl" else None,
-                    "files": files[d.name]}
-
-        t = x.tokenizer
-        tok_config = {
-            "type": t.kind, "vocab": t.vocab,
-            "path": str((self.base / t.path).resolve()) if t.kind == "hf" else None,
-            "sources": [source_spec(d, d.name) for d in x.sources] if t.kind == "bpe" else [],
-            "sample_bytes": BPE_SAMPLE_BYTES, "seed": x.seed, "output": None,
-        }
-        tok_hashed = {**tok_config, "data": [prints[d.name] for d in x.sources] if t.kind == "bpe" else []}
-        tok_name = {"bpe": f"bpe{t.vocab}", "byte": "byte", "hf": "hf"}[t.kind]
-        tokenizer = self.add("tokenizer", tok_name, tok_config, [], "runtime", hashed=tok_hashed)
-
-        groups: dict[str, str] = {}  # source or eval set -> its group in the token store
-        tokenize_jobs: list[Job] = []
         for d in (*x.sources, *x.eval_sets):
-            is_source = d in x.sources
-            config = {"source": source_spec(d, d.name), "tokenizer": tokenizer.folder, "store": "tokenize",
-                      "holdout": x.holdout if is_source else 1.0, "seed": x.seed}
-            job = self.add("tokenize", d.name, config, [tokenizer], "runtime",
-                           hashed={**config, "data": prints[d.name]})
-            groups[d.name] = f"{d.name}-{job.digest[:8]}"
-            job.config["source"]["name"] = groups[d.name]
-            tokenize_jobs.append(job)
-        # Evaluation sets of every train job: each source's holdout, and each extra set whole
-        # (tokenized with holdout 1: all of it in the valid split). Name -> store group.
-        eval_groups = {d.name: groups[d.name] for d in (*x.sources, *x.eval_sets)}
-        vocab = tokenizer_vocab(x)
-        flops = {r.name: train_flops(x, r, vocab) for r in x.recipes}
+            config = TokenizeJob(source=self.source_spec(d, d.name), tokenizer=self.tokenizer.folder, store=STORE,
+                                 holdout=x.holdout if d in x.sources else 1.0, seed=x.seed)
+            job = self.add("tokenize", d.name, config, [self.tokenizer], data=self.fingerprint(d.name))
+            self.groups[d.name] = f"{d.name}-{job.digest[:8]}"  # = the job's folder under the store root
+            named = replace(config, source=replace(config.source, name=self.groups[d.name]))
+            self.added[-1] = job = replace(job, config=named)
+            self.tokenize.append(job)
 
-        roles: dict[str, str] = {}  # train job id -> proxy | baseline | chosen | final
-        templates: dict[tuple[str, str], str] = {}  # (recipe, role) -> config JSON: sweeps reuse one
+    def search_jobs(self) -> _Search:
+        x, s = self.x, self.x.search
+        proxy = x.recipe(s.recipe)
+        constraints = _constraints(x)
+        design = self.add("design", x.name, DesignJob(
+            method=s.design, runs=s.runs, prior=s.prior, seed=x.seed, store=STORE,
+            sources=tuple(SourceGroup(d.name, self.groups[d.name]) for d in x.sources),
+            constraints=constraints, tokens=proxy.tokens, output=""), self.tokenize)
+        width = len(str(s.runs - 1))
+        proxies = tuple(self.train(proxy, f"{x.name}_proxy{i:0{width}d}", "proxy", decided_by=design, key=f"run{i}")
+                        for i in range(s.runs))
+        names = tuple(d.name for d in x.sources)
+        fit = self.add("fit", x.name, FitJob(
+            law=s.law, seed=x.seed, design=design.folder, eval_groups=self.eval_groups(),
+            targets=tuple(sorted({t.target for t in x.objective.terms})), runs=tuple(j.folder for j in proxies),
+            sources=names, output=""), [design, *proxies])
+        # Epoch caps bound the final run's draws; without caps the token count does not
+        # matter, and leaving it out keeps a change to the final recipe from re-solving.
+        capped = any(c.quantity == "epochs" for c in x.constraints)
+        solve = self.add("solve", x.name, SolveJob(
+            fit=fit.folder, design=design.folder, sources=names, objective=_objective(x.objective),
+            constraints=constraints, extrapolate=s.extrapolate,
+            tokens=(x.recipe(x.final).tokens if x.final else proxy.tokens) if capped else None,
+            output=""), [fit, design])
+        return _Search(design, proxies, fit, solve)
 
-        def train_template(recipe: RecipeSpec, role: str) -> dict:
-            key = (recipe.name, role)
-            if key not in templates:
-                templates[key] = json.dumps(new_template(recipe, role))
-            return json.loads(templates[key])
+    def baseline_jobs(self, design: Job) -> list[Job]:
+        x = self.x
+        proxy, n = x.recipe(x.search.recipe), len(x.sources)
+        runs = []
+        for b in x.baselines:
+            name = f"{x.name}_{b.name}"
+            if b.name == "uniform":
+                runs.append(self.train(proxy, name, "baseline", weights=[1.0 / n] * n))
+            elif b.name == "natural":
+                runs.append(self.train(proxy, name, "baseline", decided_by=design, key="natural"))
+            else:
+                w = dict(b.weights)
+                runs.append(self.train(proxy, name, "baseline", weights=[w.get(s.name, 0.0) for s in x.sources]))
+        return runs
 
-        def new_template(recipe: RecipeSpec, role: str) -> dict:
-            """The runtime's train job (runtime/README.md), every field resolved from the recipe."""
+    def solved_jobs(self, solve: Job) -> list[Job]:
+        """The chosen mixture at proxy scale, and the final run (the target recipe) on it."""
+        x = self.x
+        runs = [self.train(x.recipe(x.search.recipe), f"{x.name}_chosen", "chosen", decided_by=solve, key="solved")]
+        if x.final:
+            runs.append(self.train(x.recipe(x.final), f"{x.name}_final", "final", decided_by=solve, key="solved"))
+        return runs
+
+    def report_job(self, search: _Search | None, measured: list[Job]) -> None:
+        x = self.x
+        decided = [search.design, search.fit, search.solve] if search else []
+        self.add("report", x.name, ReportJob(
+            experiment=x.name, sources=tuple(s.name for s in x.sources), eval_groups=self.eval_groups(),
+            design=search.design.folder if search else None, fit=search.fit.folder if search else None,
+            solve=search.solve.folder if search else None,
+            runs=tuple(ReportRun(j.name, self.roles[j.id], j.folder) for j in measured),
+            objective=_objective(x.objective) if x.objective else None, output=""),
+            decided + measured or self.tokenize)
+
+    # ---- train jobs ------------------------------------------------------------------
+
+    def eval_groups(self) -> dict[str, str]:
+        """Evaluation sets of every train job: each source's holdout and each extra set."""
+        return {d.name: self.groups[d.name] for d in (*self.x.sources, *self.x.eval_sets)}
+
+    def recipe_fields(self, recipe: RecipeSpec, role: str) -> dict[str, Any]:
+        """Every TrainJob field but the mixture, resolved from the recipe (computed once per
+        recipe and role: a sweep of a thousand proxies shares them)."""
+        key = (recipe.name, role)
+        if key not in self.train_fields:
+            x = self.x
             model = x.model(recipe.model)
-            shape = model_shape(model, vocab).resolved()
+            shape = model_shape(model, self.vocab).resolved()
             steps = max(1, -(-recipe.tokens // (recipe.batch * shape.seq_len)))
-            return {
-                "model": shape.to_dict(), "rope_theta": model.rope_theta,
-                "load_balance_coef": model.aux_loss, "z_loss_coef": model.z_loss,
-                "store": "tokenize", "tokenizer": tokenizer.folder,
-                "sources": [groups[s.name] for s in x.sources], "weights": None, "weights_file": None,
-                "seed": x.seed, "steps": steps, "batch_size": recipe.batch,
-                "micro_batch": recipe.batch // recipe.accumulate,
-                "lr": recipe.lr, "min_lr": recipe.lr * recipe.min_lr, "schedule": recipe.schedule,
-                "warmup_steps": round(recipe.warmup * steps), "weight_decay": recipe.weight_decay,
-                "beta1": 0.9, "beta2": 0.95, "grad_clip": recipe.clip or None,
-                "checkpoint_every": max(1, steps // 4), "log_every": max(1, steps // 20),
-                "eval_sources": list(eval_groups.values()), "eval_tokens": recipe.eval_tokens,
-                "device": "auto", "compile": None, "export": role == "final", "output": None,
-            }
+            self.train_fields[key] = dict(
+                model=shape, rope_theta=model.rope_theta, load_balance_coef=model.aux_loss, z_loss_coef=model.z_loss,
+                store=STORE, tokenizer=self.tokenizer.folder, sources=[self.groups[s.name] for s in x.sources],
+                seed=x.seed, steps=steps, batch_size=recipe.batch, micro_batch=recipe.batch // recipe.accumulate,
+                lr=recipe.lr, min_lr=recipe.lr * recipe.min_lr, schedule=recipe.schedule,
+                warmup_steps=round(recipe.warmup * steps), weight_decay=recipe.weight_decay,
+                beta1=0.9, beta2=0.95, grad_clip=recipe.clip or None,
+                checkpoint_every=max(1, steps // 4), log_every=max(1, steps // 20),
+                eval_sources=list(self.eval_groups().values()), eval_tokens=recipe.eval_tokens,
+                device="auto", compile=None, export=role == "final", output="")
+        return self.train_fields[key]
 
-        def train(recipe: RecipeSpec, name: str, role: str, weights: list[float] | None,
-                  decided_by: Job | None = None, key: str | None = None) -> Job:
-            """A train job on fixed `weights`, or on the mixture `key` of the file `decided_by` writes."""
-            config = train_template(recipe, role)
-            config["weights"] = weights
-            if decided_by is not None:
-                config["weights_file"] = {"path": f"{decided_by.folder}/mixtures.json", "key": key}
-            after = tokenize_jobs + ([decided_by] if decided_by else [])
-            job = self.add("train", name, config, after, "runtime", "final" if role == "final" else "proxy",
-                           flops=flops[recipe.name])
-            roles[job.id] = role
-            return job
+    def train(self, recipe: RecipeSpec, name: str, role: str, weights: list[float] | None = None,
+              decided_by: Job | None = None, key: str | None = None) -> Job:
+        """A train job on fixed `weights`, or on the mixture `key` of the file `decided_by` writes."""
+        weights_file = WeightsFile(f"{decided_by.folder}/mixtures.json", key) if decided_by else None
+        config = TrainJob(**self.recipe_fields(recipe, role), weights=weights, weights_file=weights_file)
+        after = self.tokenize + ([decided_by] if decided_by else [])
+        job = self.add("train", name, config, after, "final" if role == "final" else "proxy",
+                       flops=train_flops(self.x, recipe, self.vocab))
+        self.roles[job.id] = role
+        return job
 
-        constraints = [{"quantity": c.quantity, "coefs": [list(p) for p in c.coefs], "op": c.op, "rhs": c.rhs,
-                        "label": f"{Path(c.span.file).name}:{c.span.line}"} for c in x.constraints]
-        sources = [{"name": s.name, "group": groups[s.name]} for s in x.sources]
-        measured: list[Job] = []  # every train job, in the report's order
-        design = fit = solve = None
+    # ---- all of it -------------------------------------------------------------------
+
+    def build(self) -> JobGraph | None:
+        x = self.x
+        if not all([self.glob_data(d) for d in (*x.sources, *x.eval_sets)]):
+            return None
+        self.vocab = tokenizer_vocab(x)
+        self.tokenizer_job()
+        self.tokenize_jobs()
+        search, measured = None, []
         if x.search is not None:
-            proxy = x.recipe(x.search.recipe)
-            design = self.add("design", x.name, {
-                "method": x.search.design, "runs": x.search.runs, "prior": x.search.prior, "seed": x.seed,
-                "store": "tokenize", "sources": sources, "constraints": constraints, "tokens": proxy.tokens,
-                "output": None,
-            }, tokenize_jobs, "compiler.jobs")
-            width = len(str(x.search.runs - 1))
-            runs = [train(proxy, f"{x.name}_proxy{i:0{width}d}", "proxy", None, design, f"run{i}")
-                    for i in range(x.search.runs)]
-            fit = self.add("fit", x.name, {
-                "law": x.search.law, "seed": x.seed, "design": design.folder, "eval_groups": eval_groups,
-                "targets": sorted({t.target for t in x.objective.terms}),
-                "runs": [j.folder for j in runs], "sources": [s.name for s in x.sources], "output": None,
-            }, [design, *runs], "compiler.jobs")
-            o = x.objective
-            solve = self.add("solve", x.name, {
-                "fit": fit.folder, "design": design.folder, "sources": [s.name for s in x.sources],
-                "objective": {"kind": o.kind, "terms": [[t.coef, t.target] for t in o.terms], "kl": o.kl,
-                              "kl_prior": o.kl_prior},
-                "constraints": constraints, "extrapolate": x.search.extrapolate,
-                # Epoch caps bound the final run's draws; without caps the token count does not
-                # matter, and leaving it out keeps a change to the final recipe from re-solving.
-                "tokens": (x.recipe(x.final).tokens if x.final else proxy.tokens)
-                if any(c.quantity == "epochs" for c in x.constraints) else None,
-                "output": None,
-            }, [fit, design], "compiler.jobs")
-            measured += runs
-            n = len(x.sources)
-            for b in x.baselines:
-                if b.name == "uniform":
-                    measured.append(train(proxy, f"{x.name}_uniform", "baseline", [1.0 / n] * n))
-                elif b.name == "natural":
-                    measured.append(train(proxy, f"{x.name}_natural", "baseline", None, design, "natural"))
-                else:
-                    w = dict(b.weights)
-                    measured.append(train(proxy, f"{x.name}_{b.name}", "baseline", [w.get(s.name, 0.0) for s in x.sources]))
-            measured.append(train(proxy, f"{x.name}_chosen", "chosen", None, solve, "solved"))
-            if x.final:
-                measured.append(train(x.recipe(x.final), f"{x.name}_final", "final", None, solve, "solved"))
-        self.add("report", x.name, {
-            "experiment": x.name, "sources": [s.name for s in x.sources], "eval_groups": eval_groups,
-            "design": design.folder if design else None, "fit": fit.folder if fit else None,
-            "solve": solve.folder if solve else None,
-            "runs": [{"name": j.name, "role": roles[j.id], "output": j.folder} for j in measured],
-            "objective": ({"kind": x.objective.kind, "terms": [[t.coef, t.target] for t in x.objective.terms]}
-                          if x.objective else None),
-            "output": None,
-        }, [j for j in (design, fit, solve) if j is not None] + measured or tokenize_jobs, "compiler.jobs")
-        return self.graph
+            search = self.search_jobs()
+            measured = [*search.proxies, *self.baseline_jobs(search.design), *self.solved_jobs(search.solve)]
+        self.report_job(search, measured)
+        return JobGraph.of(self.added)
 
 
-def lower(experiment: Experiment) -> tuple[nx.DiGraph | None, list[Diagnostic]]:
-    """The job graph of a checked experiment, or diagnostics (data globs that match nothing)."""
-    b = _Builder(experiment)
+def _tokenizer_files(path: str) -> list[str]:
+    """The files an `hf` tokenizer is read from (a tokenizer.json, or a folder holding one)."""
+    if not os.path.isdir(path):
+        return [path]
+    return [os.path.join(path, f) for f in ("tokenizer.json", "tokenizer_config.json")
+            if os.path.isfile(os.path.join(path, f))]
+
+
+def lower(experiment: Experiment, digests: FileDigests | None = None) -> tuple[JobGraph | None, list[Diagnostic]]:
+    """The job graph of a checked experiment, or diagnostics (data globs that match nothing).
+    `digests` caches data fingerprints between builds (default: computed afresh)."""
+    b = _Builder(experiment, digests if digests is not None else FileDigests())
     graph = b.build()
     return (graph if not b.diags else None), b.diags
-
-
-def jobs(graph: nx.DiGraph) -> list[Job]:
-    """The jobs in a dependency order (stable: by kind stage, then name)."""
-    return [graph.nodes[n]["job"] for n in nx.lexicographical_topological_sort(graph)]
-
-

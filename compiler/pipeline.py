@@ -18,7 +18,7 @@ from mixc.spec.experiment import Experiment
 from mixc.spec.load import load
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from mixc.compiler.lower import JobGraph
 
 
 class Stop(Exception):
@@ -32,7 +32,7 @@ class Stop(Exception):
 @dataclass(frozen=True)
 class Compiled:
     experiment: Experiment
-    graph: "nx.DiGraph"
+    graph: "JobGraph"
     texts: dict[str, str]
 
 
@@ -62,11 +62,17 @@ def checked(path: str, with_budget: bool = True) -> tuple[Experiment, dict[str, 
     return experiment, loaded.texts
 
 
-def compiled(path: str, with_budget: bool = True) -> Compiled:
+def compiled(path: str, with_budget: bool = True, workdir: str | Path | None = None) -> Compiled:
+    """Check and lower the spec at `path`. Data fingerprints are cached in the work directory
+    (`workdir`, or `.mixc/` beside the spec when that exists), so a rebuild reads no data."""
     from mixc.compiler.lower import lower
+    from mixc.hashing import FileDigests
 
     experiment, texts = checked(path, with_budget)
-    graph, diags = lower(experiment)
+    folder = Path(workdir) if workdir is not None else default_workdir(path)
+    digests = FileDigests(folder / "fingerprints.json" if workdir is not None or folder.is_dir() else None)
+    graph, diags = lower(experiment, digests)
+    digests.save()
     report(diags, texts)
     if graph is None:
         raise Stop(1)

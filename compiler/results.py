@@ -14,6 +14,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from mixc.jobfile import load
+from mixc.jobs import Objective, ReportJob, ReportRun
+from mixc.runtime.kinds import KINDS as RUNTIME_KINDS
+
 
 def objective_value(objective: dict[str, Any] | None, losses: dict[str, float]) -> float | None:
     if not objective or any(t not in losses for _, t in objective["terms"]):
@@ -26,45 +30,72 @@ def _read(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def summarize(config: dict[str, Any]) -> dict[str, Any]:
-    """One dict with everything the report shows; paths in `config` are relative to the work dir."""
-    sources, objective = config["sources"], config["objective"]
-    design = _read(Path(config["design"]) / "mixtures.json") if config["design"] else None
-    solution = _read(Path(config["solve"]) / "solution.json") if config["solve"] else None
-    law = _read(Path(config["fit"]) / "law.json") if config["fit"] else None
-    runs = []
-    decided: dict[str, Any] = {}  # mixtures files read once (a sweep's proxies share one)
-    for r in config["runs"]:
-        folder = Path(r["output"])
-        metrics = _read(folder / "metrics.json") or {}
-        ev = metrics.get("eval", {})
-        job = _read(Path("jobs") / f"{r['output']}.json") or {}
-        weights = job.get("weights")
-        if weights is None and job.get("weights_file"):
-            path = job["weights_file"]["path"]
-            if path not in decided:
-                decided[path] = _read(Path(path))
-            wf = decided[path]
-            weights = wf["mixtures"][job["weights_file"]["key"]] if wf else None
-        losses = {name: ev[group]["loss"] for name, group in config["eval_groups"].items() if group in ev}
-        runs.append({"name": r["name"], "role": r["role"], "output": r["output"],
-                     "mixture": dict(zip(sources, weights)) if weights else None,
-                     "losses": losses, "objective": objective_value(objective, losses),
-                     "curve": metrics.get("loss_curve", []), "tokens_per_s": metrics.get("tokens_per_s")})
+def _objective_json(objective: Objective | None) -> dict[str, Any] | None:
+    """The objective as the summary shows it: {"kind", "terms": [[coef, target], ...]}."""
+    if objective is None:
+        return None
+    return {"kind": objective.kind, "terms": [[t.coef, t.target] for t in objective.terms]}
+
+
+class _Mixtures:
+    """The weights each run trained on: given in its job file, or decided by another job
+    (each decided-mixtures file is read once: a sweep's proxies share one)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, Any] = {}
+
+    def of(self, run: ReportRun) -> list[float] | None:
+        path = Path("jobs") / f"{run.output}.json"
+        if not path.exists():
+            return None
+        train = load(path, {"train": RUNTIME_KINDS["train"]}).config
+        if train.weights is not None or train.weights_file is None:
+            return train.weights
+        if train.weights_file.path not in self.files:
+            self.files[train.weights_file.path] = _read(Path(train.weights_file.path))
+        decided = self.files[train.weights_file.path]
+        return decided["mixtures"][train.weights_file.key] if decided else None
+
+
+def _run_summary(job: ReportJob, run: ReportRun, weights: list[float] | None) -> dict[str, Any]:
+    metrics = _read(Path(run.output) / "metrics.json") or {}
+    ev = metrics.get("eval", {})
+    losses = {name: ev[group]["loss"] for name, group in job.eval_groups.items() if group in ev}
+    return {"name": run.name, "role": run.role, "output": run.output,
+            "mixture": dict(zip(job.sources, weights)) if weights else None,
+            "losses": losses, "objective": objective_value(_objective_json(job.objective), losses),
+            "curve": metrics.get("loss_curve", []), "tokens_per_s": metrics.get("tokens_per_s")}
+
+
+def _add_predictions(runs: list[dict[str, Any]], law: dict[str, Any], sources: list[str],
+                     objective: dict[str, Any] | None) -> None:
+    """The law's predicted objective for every run at proxy scale."""
+    import numpy as np
+
+    from mixc.compiler.mixture.laws import load_law
+
+    fitted = load_law(law)
+    proxies = [r for r in runs if r["role"] in ("proxy", "chosen", "baseline") and r["mixture"]]
+    preds = fitted.predict(np.array([[r["mixture"][s] for s in sources] for r in proxies]))
+    for r, p in zip(proxies, preds):
+        r["predicted"] = objective_value(objective, dict(zip(fitted.targets, map(float, p))))
+
+
+def summarize(job: ReportJob) -> dict[str, Any]:
+    """One dict with everything the report shows; paths in `job` are relative to the work dir."""
+    sources, objective = list(job.sources), _objective_json(job.objective)
+    design = _read(Path(job.design) / "mixtures.json") if job.design else None
+    solution = _read(Path(job.solve) / "solution.json") if job.solve else None
+    law = _read(Path(job.fit) / "law.json") if job.fit else None
+    mixtures = _Mixtures()
+    runs = [_run_summary(job, r, mixtures.of(r)) for r in job.runs]
     predicted = None
     if law is not None:
-        from mixc.compiler.mixture.laws import load_law
-        import numpy as np
-
-        fitted = load_law(law)
-        proxies = [r for r in runs if r["role"] in ("proxy", "chosen", "baseline") and r["mixture"]]
-        preds = fitted.predict(np.array([[r["mixture"][s] for s in sources] for r in proxies]))
-        for r, p in zip(proxies, preds):
-            r["predicted"] = objective_value(objective, dict(zip(fitted.targets, map(float, p))))
+        _add_predictions(runs, law, sources, objective)
         predicted = {"law": law.get("law"), "cv": law.get("cv", {})}
     # Job files sort their keys: restore the spec's order (sources first, then extra sets).
-    eval_sets = [s for s in sources if s in config["eval_groups"]] + sorted(set(config["eval_groups"]) - set(sources))
-    return {"experiment": config["experiment"], "sources": sources, "eval_sets": eval_sets,
+    eval_sets = [s for s in sources if s in job.eval_groups] + sorted(set(job.eval_groups) - set(sources))
+    return {"experiment": job.experiment, "sources": sources, "eval_sets": eval_sets,
             "objective": objective, "solution": solution, "law": predicted,
             "natural": dict(zip(sources, design["mixtures"]["natural"])) if design else None, "runs": runs}
 

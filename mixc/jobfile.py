@@ -1,16 +1,24 @@
-"""Job files: load one JSON file, check it against its kind's schema, return a typed config.
+"""Job files: the one contract between the side that writes a job and the side that runs it.
 
-A job file is the only contract between the compiler and the runtime. It is plain JSON,
-fully resolved (every field present; `null` where a field does not apply) and versioned:
+A job file is plain JSON, fully resolved (every field present; `null` where a field does
+not apply) and versioned:
 
     {"schema": 1, "kind": "tokenize", ...the kind's fields...}
 
-Each kind is one frozen dataclass (its fields and their types ARE the schema) plus a `run`
-function, registered in `KINDS`. Adding a kind is a dataclass, a `run(config)`, and one line
-in `KINDS`. Checks beyond types go in the dataclass's `__post_init__`, raising `FieldError`.
+Each kind is one frozen dataclass in `mixc.jobs`: its fields and their types ARE the schema,
+checks beyond types live in its `__post_init__` (raising `FieldError`). The compiler builds
+those objects and writes them with `dumps`; a worker reads them back with `load`, through the
+same dataclass, so the two sides cannot drift apart. Which fields enter a job's content hash
+is explicit: every field does unless declared with `unhashed()` (fields that only serve
+messages, or that are derived from the hash itself, like the output folder).
 
-This module must not import the job modules at its top level (they pull zarr, tokenizers,
-torch): `KINDS` names them and `load` imports only the one a file asks for.
+`main` is the whole `__main__` of both sides (`python -m mixc.runtime`, `python -m
+mixc.compiler.jobs`); each side passes its own table of kinds, naming the function that
+runs each one as "module:function", imported only when a file asks for that kind.
+
+Errors: `JobFileError` (the file itself is wrong: exit 2), `JobError` (the job cannot run
+on its input: exit 1; the message names what and where). Bugs keep their traceback.
+Pure standard library: no numpy, no torch, nothing from spec/compiler/runtime.
 """
 
 from __future__ import annotations
@@ -26,28 +34,15 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 SCHEMA = 1
-
-
-@dataclass(frozen=True)
-class Kind:
-    """Where a job kind lives: `module` defines the config dataclass `config` and `run(config)`."""
-
-    module: str
-    config: str
-    run: str = "run"
-
-
-# The one table of job kinds. `python -m mixc.runtime` dispatches through it.
-KINDS: dict[str, Kind] = {
-    "tokenizer": Kind("mixc.runtime.tokenizer", "TokenizerJob"),
-    "tokenize": Kind("mixc.runtime.tokenize_job", "TokenizeJob"),
-    "train": Kind("mixc.runtime.train", "TrainJob"),
-    "eval": Kind("mixc.runtime.evaluate", "EvalJob"),
-}
+HASH = "mixc.hash"  # dataclass field metadata key: False keeps a field out of the job's hash
 
 
 class JobFileError(Exception):
     """The job file itself is wrong (unreadable, not JSON, wrong schema, a bad field)."""
+
+
+class JobError(Exception):
+    """A job cannot run on the input it was given; the message says what and where."""
 
 
 class FieldError(ValueError):
@@ -58,36 +53,37 @@ class FieldError(ValueError):
         self.field = field
 
 
+def unhashed(**kwargs: Any) -> Any:
+    """A dataclass field that stays out of the job's content hash (`dataclasses.field` arguments)."""
+    return dataclasses.field(metadata={HASH: False}, **kwargs)
+
+
 @dataclass(frozen=True)
-class SourceSpec:
-    """One data source as jobs see it: its files and how to cut them into documents."""
+class Kind:
+    """A job kind as one side runs it: its config dataclass and its runner, "module:function"."""
 
-    name: str
-    format: Literal["text", "jsonl"]
-    field: str | None  # jsonl: the string field that holds the document; text: null
-    files: tuple[str, ...]  # glob patterns, absolute or relative to the working directory
-
-    def __post_init__(self) -> None:
-        if not self.name or "/" in self.name or self.name.startswith("."):
-            raise FieldError("name", f"not a usable source name: {self.name!r}")
-        if self.format == "jsonl" and not self.field:
-            raise FieldError("field", "a jsonl source needs the name of its text field")
-        if self.format == "text" and self.field is not None:
-            raise FieldError("field", "must be null for a text source")
-        if not self.files:
-            raise FieldError("files", "needs at least one file pattern")
+    config: type
+    run: str
 
 
 @dataclass(frozen=True)
 class Job:
-    """A loaded job: its kind, its typed config, and the function that runs it."""
+    """A loaded job: its kind, its typed config, and where the function that runs it lives."""
 
     kind: str
     config: Any
-    run: Callable[[Any], None]
+    runner: str  # "module:function"; imported only when the job runs
+
+    @property
+    def run(self) -> Callable[[Any], None]:
+        module, _, function = self.runner.partition(":")
+        return getattr(importlib.import_module(module), function)
 
 
-def load(path: str | Path) -> Job:
+# ---- reading -------------------------------------------------------------------------
+
+
+def load(path: str | Path, kinds: dict[str, Kind]) -> Job:
     """Read and check a job file. Raises `JobFileError` naming the file and the field."""
     path = Path(path)
     try:
@@ -98,10 +94,10 @@ def load(path: str | Path) -> Job:
         raise JobFileError(f"{path}: not UTF-8 at byte {exc.start}") from None
     except json.JSONDecodeError as exc:
         raise JobFileError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
-    return parse(data, where=str(path))
+    return parse(data, kinds, where=str(path))
 
 
-def parse(data: Any, where: str = "job") -> Job:
+def parse(data: Any, kinds: dict[str, Kind], where: str = "job") -> Job:
     """Check already-decoded JSON (`where` names it in errors) and return the job."""
     if not isinstance(data, dict):
         raise JobFileError(f"{where}: a job file must be a JSON object")
@@ -109,14 +105,13 @@ def parse(data: Any, where: str = "job") -> Job:
     if schema != SCHEMA:
         raise JobFileError(f"{where}: field 'schema': expected {SCHEMA}, got {json.dumps(schema)}")
     kind_name = data.get("kind")
-    if kind_name not in KINDS:
-        known = ", ".join(sorted(KINDS))
+    if kind_name not in kinds:
+        known = ", ".join(sorted(kinds))
         raise JobFileError(f"{where}: field 'kind': expected one of {known}, got {json.dumps(kind_name)}")
-    kind = KINDS[kind_name]
-    module = importlib.import_module(kind.module)
+    kind = kinds[kind_name]
     body = {k: v for k, v in data.items() if k not in ("schema", "kind")}
-    config = from_json(getattr(module, kind.config), body, where, "")
-    return Job(kind=kind_name, config=config, run=getattr(module, kind.run))
+    config = from_json(kind.config, body, where, "")
+    return Job(kind=kind_name, config=config, runner=kind.run)
 
 
 def from_json(cls: type, value: Any, where: str, path: str) -> Any:
@@ -206,3 +201,52 @@ def _suggest(name: str, names: list[str]) -> str:
 
     close = difflib.get_close_matches(name, names, n=1)
     return f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(names)})"
+
+
+# ---- writing and hashing -------------------------------------------------------------
+
+
+def to_json(value: Any, hashed_only: bool = False) -> Any:
+    """The JSON form of a config (dataclasses become objects, tuples lists). `hashed_only`
+    leaves out the fields declared `unhashed()`, at every depth: what a job's hash covers."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: to_json(getattr(value, f.name), hashed_only) for f in dataclasses.fields(value)
+                if not hashed_only or f.metadata.get(HASH, True)}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v, hashed_only) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v, hashed_only) for k, v in value.items()}
+    return value
+
+
+def dumps(kind: str, config: Any) -> str:
+    """The job file's text. No indentation: json's C encoder only runs without it, and
+    large sweeps write thousands of files."""
+    return json.dumps({"schema": SCHEMA, "kind": kind, **to_json(config)}, sort_keys=True, allow_nan=False) + "\n"
+
+
+# ---- the entry point of both sides ---------------------------------------------------
+
+
+def main(argv: list[str], kinds: dict[str, Kind], prog: str) -> int:
+    """Load one job file and run it: exit 0 done, 1 the job failed on its input, 2 the job
+    file or the command line is wrong. User errors never print a traceback."""
+    import sys
+
+    if len(argv) != 1 or argv[0] in ("-h", "--help"):
+        print(f"usage: {prog} JOBFILE", file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    try:
+        job = load(argv[0], kinds)
+    except JobFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        job.run(job.config)
+    except JobError as exc:
+        print(f"error: {job.kind} job {argv[0]}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"error: {job.kind} job {argv[0]}: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from mixc.runtime.errors import JobError
-from mixc.runtime.jobfile import SourceSpec
+from mixc.jobfile import JobError
+from mixc.jobs import SourceSpec
 
 MAX_LINE_BYTES = 1 << 20
 MAX_DOC_BYTES = 1 << 20

@@ -10,34 +10,12 @@ does not train and does not write checkpoints.
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
 
 import torch
 
-from mixc.runtime.errors import JobError
-from mixc.runtime.jobfile import FieldError
-
-
-@dataclass(frozen=True)
-class EvalJob:
-    """The `eval` job file (see runtime/README.md)."""
-
-    model: str  # a model directory in the native format (a train job's `<output>/model`)
-    store: str
-    sources: list[str]
-    tokens: int  # predicted tokens per source (at most)
-    batch_size: int
-    device: Literal["auto", "cpu", "cuda"]
-    output: str
-
-    def __post_init__(self) -> None:
-        if not self.sources:
-            raise FieldError("sources", "needs at least one source")
-        for name in ("tokens", "batch_size"):
-            if getattr(self, name) < 1:
-                raise FieldError(name, f"must be >= 1, got {getattr(self, name)}")
+from mixc.jobfile import JobError
+from mixc.jobs import EvalJob
 
 
 @torch.no_grad()
@@ -65,8 +43,8 @@ def evaluate(model: torch.nn.Module, store: str, sources: list[str], tokens: int
 
 
 def run(job: EvalJob) -> None:
-    from mixc.runtime.export import ExportError, load_native
     from mixc.atomic import write_json
+    from mixc.runtime.export import ExportError, load_native
     from mixc.runtime.train import device_for
 
     device = device_for(job.device)

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mixc.runtime.errors import JobError
+from mixc.jobfile import JobError
 from mixc.runtime.store import SPLITS, SourceInfo, StorePath, TokenReader, open_source
 
 STATE_VERSION = 1

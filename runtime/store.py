@@ -32,7 +32,7 @@ import zarr
 from zarr.codecs import ZstdCodec
 
 from mixc.atomic import atomic_directory, write_text
-from mixc.runtime.errors import JobError
+from mixc.jobfile import JobError
 
 SPLITS = ("train", "valid")
 TOKENS_CHUNK = 1 << 20  # 2 MiB of uint16: one decode per chunk, many windows per decode

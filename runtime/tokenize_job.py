@@ -11,34 +11,20 @@ This module must not train tokenizers or sample batches.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator
 
-from mixc.runtime.tokenizer import encode_batch, load as load_tokenizer
+from mixc.jobfile import JobError
+from mixc.jobs import TokenizeJob
 from mixc.runtime.corpus_io import ReadStats, expand_files, iter_documents
-from mixc.runtime.errors import JobError
-from mixc.runtime.jobfile import FieldError, SourceSpec
 from mixc.runtime.store import SourceWriter
+from mixc.runtime.tokenizer import encode_batch
+from mixc.runtime.tokenizer import load as load_tokenizer
 
 # Text per encode_batch call: enough to keep the cores busy, small because the encodings of a
 # batch cost ~40x its text in memory while they exist (4 MiB batches peaked ~170 MiB higher).
 BATCH_BYTES = 1 << 20
-
-
-@dataclass(frozen=True)
-class TokenizeJob:
-    """Job kind `tokenize`: write `<store>/<source.name>`."""
-
-    source: SourceSpec
-    tokenizer: str  # a folder written by a `tokenizer` job
-    store: str  # the store root
-    holdout: float  # fraction of documents (by hash) that go to `valid`, in [0, 1]; 1: an evaluation-only set
-    seed: int  # keys the split hash
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.holdout <= 1.0:
-            raise FieldError("holdout", f"must be in [0, 1], got {self.holdout}")
 
 
 def in_valid(doc: str, holdout: float, seed: int) -> bool:

@@ -22,15 +22,15 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Iterator
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from mixc.atomic import atomic_directory
+from mixc.jobfile import JobError
+from mixc.jobs import SourceSpec, TokenizerJob
 from mixc.runtime.corpus_io import iter_documents
-from mixc.runtime.errors import JobError
-from mixc.runtime.jobfile import FieldError, SourceSpec
 
 EOS = "<|endoftext|>"
 META = "mixc_tokenizer.json"
@@ -40,32 +40,6 @@ EOS_CANDIDATES = (EOS, "</s>", "<|end_of_text|>", "<eos>", "<|im_end|>", "[SEP]"
 # BPE keeps each word's merges in a cache of 10,000 words by default; a varied corpus has far
 # more distinct words, and missing the cache costs ~1.3x in tokenize throughput (measured here).
 WORD_CACHE = 200_000
-
-
-@dataclass(frozen=True)
-class TokenizerJob:
-    """Job kind `tokenizer`: build a tokenizer folder at `output`."""
-
-    type: Literal["byte", "bpe", "hf"]
-    vocab: int | None  # bpe: target vocabulary size (>= 257); otherwise null
-    path: str | None  # hf: a tokenizer.json, or a folder holding one; otherwise null
-    sources: tuple[SourceSpec, ...]  # bpe: sources to sample the training text from
-    sample_bytes: int  # bpe: at most this many bytes of training text, shared equally
-    seed: int  # bpe: seeds the sample
-    output: str  # the tokenizer folder to write
-
-    def __post_init__(self) -> None:
-        if self.type == "bpe":
-            if self.vocab is None or not 257 <= self.vocab <= 1 << 20:
-                raise FieldError("vocab", "bpe needs a vocab between 257 and 1048576")
-            if not self.sources:
-                raise FieldError("sources", "bpe needs at least one source to train on")
-            if self.sample_bytes < 1024:
-                raise FieldError("sample_bytes", "must be at least 1024")
-        elif self.vocab is not None:
-            raise FieldError("vocab", f"must be null for a {self.type} tokenizer")
-        if (self.type == "hf") != (self.path is not None):
-            raise FieldError("path", "hf needs a path; byte and bpe need null")
 
 
 @dataclass(frozen=True)

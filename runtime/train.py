@@ -27,85 +27,14 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 import torch
 
 from mixc.atomic import write_json
+from mixc.jobfile import JobError
+from mixc.jobs import TrainJob
 from mixc.runtime import checkpoint
-from mixc.runtime.errors import JobError
-from mixc.runtime.jobfile import FieldError
-from mixc.shape import ModelShape, ShapeError
-
-
-@dataclass(frozen=True)
-class WeightsFile:
-    """Weights another job decides at run time: `path` is JSON {"mixtures": {key: [w, ...]}}."""
-
-    path: str
-    key: str
-
-
-@dataclass(frozen=True)
-class TrainJob:
-    """The `train` job file (see runtime/README.md for the meaning of each field)."""
-
-    model: ModelShape
-    rope_theta: float
-    load_balance_coef: float
-    z_loss_coef: float
-    store: str
-    tokenizer: str | None
-    sources: list[str]
-    weights: list[float] | None
-    weights_file: WeightsFile | None
-    seed: int
-    steps: int
-    batch_size: int
-    micro_batch: int
-    lr: float
-    min_lr: float
-    schedule: Literal["constant", "cosine"]
-    warmup_steps: int
-    weight_decay: float
-    beta1: float
-    beta2: float
-    grad_clip: float | None
-    checkpoint_every: int
-    log_every: int
-    eval_sources: list[str]
-    eval_tokens: int
-    device: Literal["auto", "cpu", "cuda"]
-    compile: bool | None
-    export: bool
-    output: str
-
-    def __post_init__(self) -> None:
-        try:
-            self.model.resolved()
-        except ShapeError as err:
-            raise FieldError(f"model.{err.field}", str(err).split(": ", 1)[1]) from None
-        positive = ("steps", "batch_size", "micro_batch", "checkpoint_every", "log_every")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise FieldError(name, f"must be >= 1, got {getattr(self, name)}")
-        if self.batch_size % self.micro_batch:
-            raise FieldError("micro_batch", f"{self.micro_batch} does not divide batch_size {self.batch_size}")
-        if not 0 < self.lr or not 0 <= self.min_lr <= self.lr:
-            raise FieldError("min_lr", f"need 0 < lr and 0 <= min_lr <= lr, got lr {self.lr}, min_lr {self.min_lr}")
-        if self.warmup_steps < 0 or self.eval_tokens < 0 or self.seed < 0:
-            raise FieldError("warmup_steps", "warmup_steps, eval_tokens and seed must be >= 0")
-        for name in ("beta1", "beta2"):
-            if not 0 <= getattr(self, name) < 1:
-                raise FieldError(name, f"must be in [0, 1), got {getattr(self, name)}")
-        if self.grad_clip is not None and self.grad_clip <= 0:
-            raise FieldError("grad_clip", f"must be > 0 or null, got {self.grad_clip}")
-        if (self.weights is None) == (self.weights_file is None):
-            raise FieldError("weights", "give either weights or weights_file (the other null)")
-        if self.weights is not None and len(self.sources) != len(self.weights):
-            raise FieldError("weights", f"{len(self.weights)} weights for {len(self.sources)} sources")
-        if self.rope_theta <= 0 or self.load_balance_coef < 0 or self.z_loss_coef < 0:
-            raise FieldError("rope_theta", "rope_theta must be > 0; load_balance_coef and z_loss_coef >= 0")
 
 
 def mixture_weights(job: TrainJob) -> list[float]:

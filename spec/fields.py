@@ -70,47 +70,61 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
+def _percent(x: float) -> str:
+    return f"{_fmt(x * 100)}%"
+
+
+def _read_number(key: str, f: Field, expr: ast.Expr, diags: list[Diagnostic]) -> float | int | None:
+    """A value of an "int", "float" or "fraction" field: its unit, whole-ness and range."""
+    span = expr.span
+    n = number_of(expr)
+    if n is None:
+        diags.append(Diagnostic("E024", f"`{key}` expects a number, got {describe(expr)}", span))
+        return None
+    value = n.value
+    if f.kind == "fraction":
+        if n.unit == "si":
+            diags.append(Diagnostic("E025", f"`{key}` is a fraction, but `{n.text}` is a count",
+                                    span, help="write a percentage such as 5% or a number between 0 and 1"))
+            return None
+        if n.unit == "" and not 0 <= value <= 1:
+            diags.append(Diagnostic("E026", f"`{key}` is a fraction between 0 and 1, got {n.text}", span,
+                                    help=f"did you mean {n.text}%?"))
+            return None
+    elif n.unit == "%":
+        noun = "a count" if f.kind == "int" else "a number"
+        diags.append(Diagnostic("E025", f"`{key}` is {noun}, not a fraction: `{n.text}` is a percentage", span,
+                                help=f"write {key} without `%`"))
+        return None
+    if f.kind == "int":
+        if value != int(value):
+            diags.append(Diagnostic("E024", f"`{key}` expects a whole number, got {n.text}", span))
+            return None
+        value = int(value)
+    lo_bad = f.min is not None and (value <= f.min if f.open_min else value < f.min)
+    hi_bad = f.max is not None and (value >= f.max if f.open_max else value > f.max)
+    if lo_bad or hi_bad:
+        diags.append(Diagnostic("E026", f"`{key}` must be {_range(f)}, got {n.text}", span))
+        return None
+    return value
+
+
+def _range(f: Field) -> str:
+    """The bounds of a numeric field, e.g. `>= 1 and <= 1024`; fractions as percentages, as users mostly write them."""
+    show = _percent if f.kind == "fraction" else _fmt
+    parts = []
+    if f.min is not None:
+        parts.append(f"{'>' if f.open_min else '>='} {show(f.min)}")
+    if f.max is not None:
+        parts.append(f"{'<' if f.open_max else '<='} {show(f.max)}")
+    return " and ".join(parts)
+
+
 def read_value(key: str, f: Field, expr: ast.Expr, diags: list[Diagnostic]) -> object:
     """One value checked against its field; returns None (and reports) when it does not fit."""
     span = expr.span
     if f.kind in ("int", "float", "fraction"):
-        n = number_of(expr)
-        if n is None:
-            diags.append(Diagnostic("E024", f"`{key}` expects a number, got {describe(expr)}", span))
-            return None
-        value = n.value
-        if f.kind == "fraction":
-            if n.unit == "si":
-                diags.append(Diagnostic("E025", f"`{key}` is a fraction, but `{n.text}` is a count",
-                                        span, help="write a percentage such as 5% or a number between 0 and 1"))
-                return None
-            if n.unit == "" and not 0 <= value <= 1:
-                diags.append(Diagnostic("E026", f"`{key}` is a fraction between 0 and 1, got {n.text}", span,
-                                        help=f"did you mean {n.text}%?"))
-                return None
-        elif n.unit == "%":
-            noun = "a count" if f.kind == "int" else "a number"
-            diags.append(Diagnostic("E025", f"`{key}` is {noun}, not a fraction: `{n.text}` is a percentage", span,
-                                    help=f"write {key} without `%`"))
-            return None
-        if f.kind == "int":
-            if value != int(value):
-                diags.append(Diagnostic("E024", f"`{key}` expects a whole number, got {n.text}", span))
-                return None
-            value = int(value)
-        lo_bad = f.min is not None and (value <= f.min if f.open_min else value < f.min)
-        hi_bad = f.max is not None and (value >= f.max if f.open_max else value > f.max)
-        if lo_bad or hi_bad:
-            # Fractions state their bounds as percentages, as users mostly write them.
-            show = (lambda x: f"{_fmt(x * 100)}%") if f.kind == "fraction" else _fmt
-            parts = []
-            if f.min is not None:
-                parts.append(f"{'>' if f.open_min else '>='} {show(f.min)}")
-            if f.max is not None:
-                parts.append(f"{'<' if f.open_max else '<='} {show(f.max)}")
-            diags.append(Diagnostic("E026", f"`{key}` must be {' and '.join(parts)}, got {n.text}", span))
-            return None
-        return value
+        return _read_number(key, f, expr, diags)
     if f.kind == "bool":
         if isinstance(expr, ast.Name) and expr.id in ("true", "false"):
             return expr.id == "true"

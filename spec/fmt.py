@@ -152,19 +152,12 @@ class _Printer:
 
     def _alignment(self, stmts: tuple) -> list[int]:
         """Name widths: consecutive same-kind definitions (or recipes) with no gap share a width."""
-        def group_key(s):
-            if isinstance(s, ast.Definition):
-                return ("def", s.kind)
-            if isinstance(s, ast.Recipe):
-                return ("train",)
-            return None
-
         widths = [0] * len(stmts)
         i = 0
         while i < len(stmts):
-            key = group_key(stmts[i])
+            key = _group_key(stmts[i])
             j = i + 1
-            while key is not None and j < len(stmts) and group_key(stmts[j]) == key \
+            while key is not None and j < len(stmts) and _group_key(stmts[j]) == key \
                     and stmts[j].span.line == stmts[j - 1].span.end_line + 1:  # adjacent lines: no gap, no comment
                 j += 1
             if key is not None:
@@ -173,6 +166,15 @@ class _Printer:
                     widths[k] = w
             i = j
         return widths
+
+
+def _group_key(s: ast.Item | ast.Statement) -> tuple | None:
+    """Statements that align with each other share a key: definitions of one kind, or recipes."""
+    if isinstance(s, ast.Definition):
+        return ("def", s.kind)
+    if isinstance(s, ast.Recipe):
+        return ("train",)
+    return None
 
 
 def format_module(module: ast.Module) -> str:

@@ -87,21 +87,25 @@ class _Lines:
         return ast.Span(path, line, col, end_line, end_col)
 
 
+def _byte_span(data: bytes, path: str, offset: int) -> ast.Span:
+    """The span of the byte at `offset` of undecodable data (columns count the text decoded up to it)."""
+    return _Lines(data[:offset].decode("utf-8", "replace")).span(path, offset, offset + 1)
+
+
 def decode(data: bytes, path: str) -> tuple[str | None, list[Diagnostic]]:
     """Bytes of a file -> text, or a diagnostic for files that are too large, binary or not UTF-8."""
-    where = lambda offset, length=1: _Lines(data[:offset].decode("utf-8", "replace")).span(path, offset, offset + length)  # noqa: E731
     if len(data) > MAX_BYTES:
         return None, [Diagnostic("E009", f"file is {len(data):,} bytes; a spec may be at most {MAX_BYTES:,}",
                                  ast.Span(path, 1, 1, 1, 2), help="split it with `import`, or check that this is the file you meant")]
     nul = data.find(b"\0")
     if nul >= 0:
-        return None, [Diagnostic("E005", f"file looks binary (NUL byte at byte offset {nul})", where(nul),
+        return None, [Diagnostic("E005", f"file looks binary (NUL byte at byte offset {nul})", _byte_span(data, path, nul),
                                  help="a .mix file is UTF-8 text")]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, [Diagnostic("E005", f"file is not UTF-8: invalid byte 0x{data[exc.start]:02x} at byte offset {exc.start}",
-                                 where(exc.start), help="save the file as UTF-8")]
+                                 _byte_span(data, path, exc.start), help="save the file as UTF-8")]
     return text.removeprefix("\ufeff"), []
 
 

@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
 
     workdir = args.output or default_workdir(args.file)
     try:
-        c = compiled(args.file)
+        c = compiled(args.file, workdir=workdir)
     except Stop as stop:
         return stop.status
     built = emit(c.graph, c.experiment.name, workdir, estimate(c.experiment))

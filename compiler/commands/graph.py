@@ -11,9 +11,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def render(graph, fmt: str) -> str:
-    from mixc.compiler.lower import jobs
-
-    ordered = jobs(graph)
+    ordered = graph.jobs
     key = {j.id: f"n{i}" for i, j in enumerate(ordered)}
     if fmt == "dot":
         lines = ["digraph mixc {", "  rankdir=LR;", "  node [shape=box, fontname=Helvetica];"]

@@ -12,7 +12,6 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mixc.compiler.budget import estimate
-    from mixc.compiler.lower import jobs
     from mixc.compiler.pipeline import Stop, compiled
 
     try:
@@ -21,9 +20,9 @@ def run(args: argparse.Namespace) -> int:
         return stop.status
     est = estimate(c.experiment)
     by_kind: dict[str, list] = {}
-    for job in jobs(c.graph):
+    for job in c.graph.jobs:
         by_kind.setdefault(job.kind, []).append(job)
-    print(f"experiment {c.experiment.name}: {c.graph.number_of_nodes()} jobs on {est.gpus} x {est.device} "
+    print(f"experiment {c.experiment.name}: {len(c.graph)} jobs on {est.gpus} x {est.device} "
           f"(peak {est.peak_flops:.3g} FLOP/s, assumed MFU {est.mfu:.0%})")
     print(f"{'kind':<10} {'jobs':>5} {'FLOPs':>10} {'hours':>9}")
     for kind, group in by_kind.items():
@@ -31,11 +30,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{kind:<10} {len(group):>5} {flops:>10.3g} {est.hours_for(flops):>9.3g}")
     if args.jobs:
         print()
-        for job in jobs(c.graph):
+        for job in c.graph.jobs:
             print(f"{job.id:<48} {job.flops:>10.3g} {est.hours_for(job.flops):>9.3g}")
         print()
-    total = sum(j.flops for j in jobs(c.graph))
-    print(f"{'total':<10} {c.graph.number_of_nodes():>5} {total:>10.3g} {est.hours_for(total):>9.3g}")
+    total = sum(j.flops for j in c.graph.jobs)
+    print(f"{'total':<10} {len(c.graph):>5} {total:>10.3g} {est.hours_for(total):>9.3g}")
     b = c.experiment.budget
     if b is not None:
         verdict = "within" if est.hours_for(total) <= b.hours else "OVER"

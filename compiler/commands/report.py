@@ -19,9 +19,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixc.compiler.jobs.common import BadJobFile, JobFailed, load_job
-    from mixc.compiler.jobs.report import REQUIRED
-    from mixc.compiler.jobs.report import run as build_report
+    from mixc.compiler.jobs.kinds import KINDS
+    from mixc.jobfile import JobError, JobFileError, load
     from mixc.compiler.results import markdown
 
     workdir = Path(args.workdir)
@@ -38,10 +37,10 @@ def run(args: argparse.Namespace) -> int:
     here = os.getcwd()
     os.chdir(workdir)  # job paths are relative to the work directory
     try:
-        _, config = load_job(f"jobs/{report_id}.json", {"report": REQUIRED})
-        build_report(config)
+        job = load(f"jobs/{report_id}.json", {"report": KINDS["report"]})
+        job.run(job.config)
         summary = json.loads(Path(report_id, "summary.json").read_text())
-    except (BadJobFile, JobFailed) as exc:
+    except (JobFileError, JobError) as exc:
         print(f"mixc: {exc}", file=sys.stderr)
         return 1
     finally:

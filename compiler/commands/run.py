@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     workdir = Path(args.output or default_workdir(args.file)).resolve()
     try:
-        c = compiled(args.file)
+        c = compiled(args.file, workdir=workdir)
     except Stop as stop:
         return stop.status
     built = emit(c.graph, c.experiment.name, workdir, estimate(c.experiment))

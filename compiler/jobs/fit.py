@@ -7,56 +7,57 @@ table it was fitted on: each run's mixture and losses).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-REQUIRED = ("law", "seed", "design", "eval_groups", "targets", "runs", "sources", "output")
+from mixc.jobfile import JobError
+from mixc.jobs import FitJob
 
 
 def measured_losses(run_folder: str, eval_groups: dict[str, str]) -> dict[str, float]:
     """Loss on each evaluation set (by name) of one finished train job."""
-    from mixc.compiler.jobs.common import JobFailed, read_json
+    from mixc.compiler.jobs.outputs import read_json
 
     metrics = read_json(Path(run_folder) / "metrics.json", "the run's metrics")
     ev = metrics.get("eval") if isinstance(metrics, dict) else None
     if not isinstance(ev, dict):
-        raise JobFailed(f"{run_folder}/metrics.json: no 'eval' results")
+        raise JobError(f"{run_folder}/metrics.json: no 'eval' results")
     return {name: float(ev[group]["loss"]) for name, group in eval_groups.items() if group in ev}
 
 
-def run(config: dict[str, Any]) -> None:
+def run_table(job: FitJob) -> list[dict]:
+    """Each proxy run's mixture (from the design) and measured losses, in the design's order."""
+    from mixc.compiler.jobs.outputs import read_json
+
+    mixtures = read_json(Path(job.design) / "mixtures.json", "the design")["mixtures"]
+    table = []
+    for i, folder in enumerate(job.runs):
+        losses = measured_losses(folder, job.eval_groups)
+        missing = [t for t in job.targets if t not in losses]
+        if missing:
+            raise JobError(f"{folder}/metrics.json: no loss for {', '.join(missing)}")
+        table.append({"run": folder, "mixture": mixtures[f"run{i}"], "losses": losses})
+    return table
+
+
+def run(job: FitJob) -> None:
     import numpy as np
 
-    from mixc.atomic import write_json
-    from mixc.compiler.jobs.common import JobFailed, read_json
-    from mixc.compiler.mixture.laws import CV_FOLDS, LAWS, fit_law, min_rows
-    from mixc.atomic import atomic_directory
+    from mixc.atomic import atomic_directory, write_json
+    from mixc.compiler.mixture.laws import cv_folds, fit_law, min_rows
 
-    mixtures = read_json(Path(config["design"]) / "mixtures.json", "the design")["mixtures"]
-    X, Y, table = [], [], []
-    for i, folder in enumerate(config["runs"]):
-        losses = measured_losses(folder, config["eval_groups"])
-        missing = [t for t in config["targets"] if t not in losses]
-        if missing:
-            raise JobFailed(f"{folder}/metrics.json: no loss for {', '.join(missing)}")
-        X.append(mixtures[f"run{i}"])
-        Y.append([losses[t] for t in config["targets"]])
-        table.append({"run": folder, "mixture": mixtures[f"run{i}"], "losses": losses})
-    X, Y = np.array(X), np.array(Y)
+    table = run_table(job)
+    X = np.array([r["mixture"] for r in table])
+    Y = np.array([[r["losses"][t] for t in job.targets] for r in table])
     if not np.all(np.isfinite(Y)):
-        raise JobFailed("a proxy run's loss is not finite; see the runs' metrics.json")
-    name = config["law"]
-    # Cross-validate when every training fold still has enough runs for the law.
-    folds = CV_FOLDS
-    while folds >= 2 and len(X) - -(-len(X) // folds) < (LAWS[name].min_rows(X.shape[1]) if name in LAWS else 1):
-        folds -= 1
-    if len(X) < min_rows(name, X.shape[1], max(folds, 2)):
-        raise JobFailed(f"the {name} law needs at least {min_rows(name, X.shape[1], max(folds, 2))} proxy runs "
-                        f"for {X.shape[1]} sources; the design has {len(X)}: raise `runs` or use law: linear")
+        raise JobError("a proxy run's loss is not finite; see the runs' metrics.json")
+    folds = cv_folds(job.law, len(X), X.shape[1])
+    need = min_rows(job.law, X.shape[1], max(folds, 2))
+    if len(X) < need:
+        raise JobError(f"the {job.law} law needs at least {need} proxy runs for {X.shape[1]} sources; "
+                       f"the design has {len(X)}: raise `runs` or use law: linear")
     try:
-        law = fit_law(name, X, Y, config["sources"], config["targets"], seed=config["seed"],
-                      cv_folds=folds if folds >= 2 else 0)
+        law = fit_law(job.law, X, Y, job.sources, job.targets, seed=job.seed, cv_folds=folds)
     except ValueError as exc:
-        raise JobFailed(f"fitting the {name} law: {exc}") from None
-    with atomic_directory(config["output"]) as tmp:
+        raise JobError(f"fitting the {job.law} law: {exc}") from None
+    with atomic_directory(job.output) as tmp:
         write_json(Path(tmp) / "runs.json", table)
         write_json(Path(tmp) / "law.json", law.to_json())

@@ -1,43 +1,37 @@
-"""The constraint polytope of a job, from its config and the token store's counts."""
+"""The constraint polytope of a job, from its constraints and the token store's counts."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Sequence
 
-from mixc.compiler.jobs.common import JobFailed
+from mixc.jobfile import JobError
+from mixc.jobs import Constraint, SourceGroup
 
 
-def train_tokens(store: str, sources: list[dict[str, str]]) -> dict[str, int]:
-    """Training tokens of each source ({name, group} pairs) in a token store."""
-    from mixc.runtime.errors import JobError
+def train_tokens(store: str, sources: Sequence[SourceGroup]) -> dict[str, int]:
+    """Training tokens of each source in a token store."""
     from mixc.runtime.store import open_source
 
-    counts = {}
-    for s in sources:
-        try:
-            counts[s["name"]] = open_source(store, s["group"]).tokens("train")
-        except JobError as exc:
-            raise JobFailed(str(exc)) from None
-    return counts
+    return {s.name: open_source(store, s.group).tokens("train") for s in sources}
 
 
-def polytope(names: list[str], constraints: list[dict[str, Any]], tokens: dict[str, int] | None,
+def polytope(names: list[str], constraints: Sequence[Constraint], tokens: dict[str, int] | None,
              target_tokens: int | None):
     """The polytope; epoch caps need `tokens` (per source) and the run's `target_tokens`."""
     from mixc.compiler.mixture.polytope import Polytope, check, from_quantities
 
     rows = []
     for c in constraints:
-        if c["quantity"] == "epochs" and target_tokens is None:
+        if c.quantity == "epochs" and target_tokens is None:
             continue
-        empty = [s for s, _ in c["coefs"] if c["quantity"] == "epochs" and not (tokens or {}).get(s)]
+        empty = [t.source for t in c.terms if c.quantity == "epochs" and not (tokens or {}).get(t.source)]
         if empty:
-            raise JobFailed(f"{c['label']}: an epoch cap on {', '.join(empty)}, which has no training tokens")
-        rows.append(from_quantities(c["label"], c["quantity"], [tuple(p) for p in c["coefs"]], c["op"], c["rhs"],
+            raise JobError(f"{c.label}: an epoch cap on {', '.join(empty)}, which has no training tokens")
+        rows.append(from_quantities(c.label, c.quantity, [(t.source, t.coef) for t in c.terms], c.op, c.rhs,
                                     tokens=tokens, target_tokens=target_tokens))
     poly = Polytope(tuple(names), tuple(rows))
     feasible = check(poly)
     if not feasible.feasible:
-        raise JobFailed("these constraints cannot all hold with the data's token counts: "
-                        + ", ".join(feasible.conflict) + " (each names the spec file and line)")
+        raise JobError("these constraints cannot all hold with the data's token counts: "
+                       + ", ".join(feasible.conflict) + " (each names the spec file and line)")
     return poly

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-REQUIRED = ("experiment", "sources", "eval_groups", "design", "fit", "solve", "runs", "objective", "output")
+from mixc.jobs import ReportJob
 
 
 def write_results_store(path: Path, summary: dict[str, Any]) -> None:
@@ -29,13 +29,12 @@ def write_results_store(path: Path, summary: dict[str, Any]) -> None:
         arr[...] = np.array(labels, dtype=str)
 
 
-def run(config: dict[str, Any]) -> None:
-    from mixc.atomic import write_json
+def run(job: ReportJob) -> None:
+    from mixc.atomic import atomic_directory, write_json
     from mixc.compiler.results import html, markdown, summarize
-    from mixc.atomic import atomic_directory
 
-    summary = summarize(config)
-    with atomic_directory(config["output"]) as tmp:
+    summary = summarize(job)
+    with atomic_directory(job.output) as tmp:
         tmp = Path(tmp)
         write_json(tmp / "summary.json", summary)
         (tmp / "report.md").write_text(markdown(summary), encoding="utf-8")

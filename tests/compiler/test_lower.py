@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mixc.compiler.budget import estimate
 from mixc.compiler.emit import emit
-from mixc.compiler.lower import jobs, lower
+from mixc.compiler.lower import lower
 from mixc.spec.check import check_file
 
 
@@ -21,7 +21,7 @@ def graph_of(path: Path):
 
 def kinds(graph) -> dict[str, int]:
     out: dict[str, int] = {}
-    for j in jobs(graph):
+    for j in graph.jobs:
         out[j.kind] = out.get(j.kind, 0) + 1
     return out
 
@@ -30,17 +30,17 @@ def test_graph_shape(make_spec, tmp_path):
     _, graph = graph_of(make_spec(runs=4))
     assert kinds(graph) == {"tokenizer": 1, "tokenize": 2, "design": 1, "train": 4 + 2 + 1 + 1,
                             "fit": 1, "solve": 1, "report": 1}
-    by_name = {j.name: j for j in jobs(graph)}
-    assert by_name["tiny_proxy0"].config["weights_file"]["key"] == "run0"
-    assert by_name["tiny_natural"].config["weights_file"]["key"] == "natural"
-    assert by_name["tiny_uniform"].config["weights"] == [0.5, 0.5]
+    by_name = {j.name: j for j in graph.jobs}
+    assert by_name["tiny_proxy0"].config.weights_file.key == "run0"
+    assert by_name["tiny_natural"].config.weights_file.key == "natural"
+    assert by_name["tiny_uniform"].config.weights == [0.5, 0.5]
     final = by_name["tiny_final"]
-    assert final.config["weights_file"]["path"].startswith("solve/tiny-")
-    assert final.config["model"]["layers"] == 2 and final.config["steps"] == -(-4000 // (4 * 32))  # tokens / (batch x seq_len)
-    assert final.config["export"] and not by_name["tiny_proxy0"].config["export"]
+    assert final.config.weights_file.path.startswith("solve/tiny-")
+    assert final.config.model.layers == 2 and final.config.steps == -(-4000 // (4 * 32))  # tokens / (batch x seq_len)
+    assert final.config.export and not by_name["tiny_proxy0"].config.export
     # Every job reads only from jobs that come before it, and the report closes the graph.
-    order = [j.id for j in jobs(graph)]
-    for j in jobs(graph):
+    order = [j.id for j in graph.jobs]
+    for j in graph.jobs:
         assert all(order.index(a) < order.index(j.id) for a in j.after)
     assert order[-1].startswith("report/")
 
@@ -48,7 +48,7 @@ def test_graph_shape(make_spec, tmp_path):
 def test_changing_only_the_final_recipe_changes_only_final_and_report(make_spec, tmp_path):
     _, before = graph_of(make_spec(final_tokens="4k"))
     _, after = graph_of(make_spec(final_tokens="6k"))
-    changed = set(before.nodes) ^ set(after.nodes)
+    changed = set(before.ids) ^ set(after.ids)
     assert {c.split("/")[0] + "/" + c.split("/")[1].rsplit("-", 1)[0] for c in changed} == {
         "train/tiny_final", "report/tiny"}
 
@@ -58,14 +58,14 @@ def test_changing_a_source_file_changes_its_jobs_downstream(make_spec, tmp_path)
     _, before = graph_of(spec)
     (tmp_path / "data" / "beta.txt").write_text("new text\n\nentirely\n")
     _, after = graph_of(spec)
-    gone = {n.rsplit("-", 1)[0] for n in set(before.nodes) - set(after.nodes)}
+    gone = {n.rsplit("-", 1)[0] for n in set(before.ids) - set(after.ids)}
     assert "tokenize/alpha" not in gone and "tokenize/beta" in gone and "tokenizer/byte" not in gone
 
 
 def test_two_experiments_share_identical_work(make_spec, tmp_path):
     _, a = graph_of(make_spec("a.mix", runs=4))
     _, b = graph_of(make_spec("b.mix", runs=6))
-    shared = {n.rsplit("-", 1)[0] for n in set(a.nodes) & set(b.nodes)}
+    shared = {n.rsplit("-", 1)[0] for n in set(a.ids) & set(b.ids)}
     # Same data and tokenizer: same tokenized stores; the uniform baseline is the same run too.
     # The designs differ (4 vs 6 runs), so everything they decide differs.
     assert shared == {"tokenizer/byte", "tokenize/alpha", "tokenize/beta", "train/tiny_uniform"}
@@ -75,8 +75,8 @@ def test_emit_writes_job_files_and_a_generic_snakefile(make_spec, tmp_path):
     experiment, graph = graph_of(make_spec())
     built = emit(graph, experiment.name, tmp_path / "w", estimate(experiment))
     index = json.loads(built.index.read_text())
-    assert len(index["jobs"]) == graph.number_of_nodes() == built.jobs
-    for job in jobs(graph):
+    assert len(index["jobs"]) == len(graph) == built.jobs
+    for job in graph.jobs:
         data = json.loads((tmp_path / "w" / job.job_file).read_text())
         assert data["schema"] == 1 and data["kind"] == job.kind
     snakefile = (tmp_path / "w" / "Snakefile").read_text()

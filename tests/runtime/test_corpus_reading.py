@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from mixc.runtime import corpus_io
 from mixc.runtime.corpus_io import ReadStats, expand_files, iter_documents
-from mixc.runtime.errors import JobError
-from mixc.runtime.jobfile import SourceSpec
+from mixc.jobfile import JobError
+from mixc.jobs import SourceSpec
 
 
 def text_spec(*files: Path, name: str = "s") -> SourceSpec:

@@ -9,9 +9,18 @@ from pathlib import Path
 import pytest
 
 from runtime_testing import run_job_process, source, tokenize_job, tokenizer_job, write_job
-from mixc.runtime import jobfile
-from mixc.runtime.jobfile import FieldError, JobFileError, Kind, SourceSpec, load, parse
-from mixc.runtime.tokenize_job import TokenizeJob
+from mixc import jobfile
+from mixc.jobfile import FieldError, JobFileError, Kind
+from mixc.jobs import SourceSpec, TokenizeJob
+from mixc.runtime.kinds import KINDS
+
+
+def parse(data: object, where: str = "job") -> jobfile.Job:
+    return jobfile.parse(data, KINDS, where)
+
+
+def load(path: Path) -> jobfile.Job:
+    return jobfile.load(path, KINDS)
 
 
 def good() -> dict:
@@ -106,7 +115,7 @@ def echo(config: EchoJob) -> None:
 
 
 def test_a_new_kind_is_one_table_entry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
-    monkeypatch.setitem(jobfile.KINDS, "echo", Kind(__name__, "EchoJob", "echo"))
+    monkeypatch.setitem(KINDS, "echo", Kind(EchoJob, f"{__name__}:echo"))
     job = parse({"schema": 1, "kind": "echo", "message": "hi", "times": 2})
     job.run(job.config)
     assert capsys.readouterr().out == "hihi\n"

@@ -18,7 +18,7 @@ import zarr
 
 from mixc.runtime import store as store_mod
 from mixc.runtime.corpus_io import iter_documents
-from mixc.runtime.jobfile import SourceSpec
+from mixc.jobs import SourceSpec
 from mixc.runtime.store import StoreError, TokenReader, open_source, token_counts
 from mixc.runtime.tokenize_job import in_valid
 from runtime_testing import EXAMPLES, REPO, run_job, source, tokenize_job, write_job

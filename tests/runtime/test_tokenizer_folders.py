@@ -11,8 +11,8 @@ import pytest
 from tokenizers import Tokenizer
 from transformers import AutoTokenizer
 
-from mixc.runtime.errors import JobError
-from mixc.runtime.jobfile import SourceSpec
+from mixc.jobfile import JobError
+from mixc.jobs import SourceSpec
 from mixc.runtime.tokenizer import EOS, load, sample_documents, token_dtype
 from runtime_testing import EXAMPLES, run_job, source, tokenizer_job
 

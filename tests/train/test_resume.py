@@ -16,7 +16,9 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import REPO, run_job, train_job
-from mixc.runtime import checkpoint, jobfile
+from mixc import jobfile
+from mixc.runtime import checkpoint
+from mixc.runtime.kinds import KINDS
 from mixc.runtime.train import StopTraining, train
 
 
@@ -43,7 +45,7 @@ def reference(store, tmp_path_factory):
 
 def test_stopped_run_resumes_bit_identically(store, tmp_path, reference, capsys):
     out = tmp_path / "run"
-    job = jobfile.parse(train_job(store, out, eval_tokens=0)).config
+    job = jobfile.parse(train_job(store, out, eval_tokens=0), KINDS).config
     with pytest.raises(StopTraining):
         train(job, stop_after=7)  # steps 1..7 done, last checkpoint at step 5
     assert not (out / "metrics.json").exists()

@@ -23,7 +23,7 @@ LAWS: dict[str, type[Law]] = {c.name: c for c in (LinearLaw, LogLinearLaw, Power
 NAMES = ("auto", *LAWS)
 CV_FOLDS = 5
 
-__all__ = ["LAWS", "NAMES", "Law", "fit_law", "load_law", "cross_validate", "min_rows",
+__all__ = ["LAWS", "NAMES", "Law", "fit_law", "load_law", "cross_validate", "min_rows", "cv_folds",
            "spearman", "pearson", "best_rank"]
 
 
@@ -38,6 +38,22 @@ def min_rows(name: str, n_sources: int, cv_folds: int = CV_FOLDS) -> int:
     if name == "auto":
         return -(-LinearLaw.min_rows(n_sources) * cv_folds // (cv_folds - 1))
     return LAWS[name].min_rows(n_sources)
+
+
+def _fits_in_folds(need: int, n_rows: int, folds: int) -> bool:
+    """Whether every training fold of a k-fold split of `n_rows` runs has at least `need` runs."""
+    return n_rows - -(-n_rows // folds) >= need
+
+
+def cv_folds(name: str, n_rows: int, n_sources: int) -> int:
+    """The most folds (at most CV_FOLDS) whose every training fold can fit law `name` (auto:
+    any non-empty fold, since it skips the candidates a fold is too small for); 0 when not
+    even two folds can (the law is then fitted without cross-validation)."""
+    need = LAWS[name].min_rows(n_sources) if name in LAWS else 1
+    folds = CV_FOLDS
+    while folds >= 2 and not _fits_in_folds(need, n_rows, folds):
+        folds -= 1
+    return folds if folds >= 2 else 0
 
 
 def cross_validate(cls: type[Law], X: np.ndarray, Y: np.ndarray, sources: Sequence[str], targets: Sequence[str],
@@ -81,7 +97,7 @@ def fit_law(name: str, X: np.ndarray, Y: np.ndarray, sources: Sequence[str], tar
     for cand, cls in LAWS.items():
         if cls is BoostedLaw and not _lightgbm_available():
             continue
-        if len(X) - -(-len(X) // folds) < cls.min_rows(X.shape[1]):
+        if not _fits_in_folds(cls.min_rows(X.shape[1]), len(X), folds):
             continue  # too few runs in a training fold for this law
         scores[cand] = cross_validate(cls, X, Y, sources, targets, folds, seed)
     ranked = sorted(scores, key=lambda c: (-np.nan_to_num(scores[c]["spearman"], nan=-2.0),

@@ -1,0 +1,17 @@
+"""The compiler's job kinds: which config class and which function each kind has.
+
+Each module is imported only when a file asks for its kind. Adding a kind: its dataclass in
+`mixc.jobs`, a `run(config)` function, and one line here.
+"""
+
+from __future__ import annotations
+
+from mixc.jobfile import Kind
+from mixc.jobs import DesignJob, FitJob, ReportJob, SolveJob
+
+KINDS: dict[str, Kind] = {
+    "design": Kind(DesignJob, "mixc.compiler.jobs.design:run"),
+    "fit": Kind(FitJob, "mixc.compiler.jobs.fit:run"),
+    "solve": Kind(SolveJob, "mixc.compiler.jobs.solve:run"),
+    "report": Kind(ReportJob, "mixc.compiler.jobs.report:run"),
+}

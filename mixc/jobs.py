@@ -1,0 +1,300 @@
+"""The job kinds: one frozen dataclass per kind, the schema of its job file.
+
+The compiler builds these objects and writes them (`mixc.jobfile.dumps`); workers read them
+back through the same classes (`mixc.jobfile.load`). Fields are the schema: types are
+checked on load, and `__post_init__` checks what types cannot say (raising `FieldError`
+with the field's name). Every field enters the job's content hash unless it is declared
+`unhashed()`: output folders (named by the hash), labels that only serve messages, and
+file paths, which the compiler replaces in the hash by a fingerprint of the files' content.
+
+Which side runs each kind: `tokenizer`, `tokenize`, `train`, `eval` run in `mixc.runtime`;
+`design`, `fit`, `solve`, `report` in `mixc.compiler.jobs`. The meaning of every field is in
+runtime/README.md and compiler/README.md.
+
+Pure Python: this module must not import numpy, torch, or anything from spec/compiler/runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from mixc.jobfile import FieldError, unhashed
+from mixc.shape import ModelShape, ShapeError
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+# ---- pieces shared by several kinds --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One data source as jobs see it: its files and how to cut them into documents."""
+
+    name: str = unhashed()  # the group in a store; derived from the tokenize job's hash
+    format: Literal["text", "jsonl"]
+    field: str | None  # jsonl: the string field that holds the document; text: null
+    files: tuple[str, ...] = unhashed()  # glob patterns, absolute or relative to the working directory
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise FieldError("name", f"not a usable source name: {self.name!r}")
+        if self.format == "jsonl" and not self.field:
+            raise FieldError("field", "a jsonl source needs the name of its text field")
+        if self.format == "text" and self.field is not None:
+            raise FieldError("field", "must be null for a text source")
+        if not self.files:
+            raise FieldError("files", "needs at least one file pattern")
+
+
+@dataclass(frozen=True)
+class SourceGroup:
+    """A source by its spec name and its group in the token store."""
+
+    name: str
+    group: str
+
+
+@dataclass(frozen=True)
+class Term:
+    """`coef x quantity(source)` inside a constraint."""
+
+    source: str
+    coef: float
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One linear constraint on the mixture: sum of terms `op` rhs."""
+
+    quantity: Literal["weight", "epochs"]
+    terms: tuple[Term, ...]
+    op: Literal["<=", ">=", "=="]
+    rhs: float
+    label: str = unhashed()  # "<spec file>:<line>", for messages only
+
+
+@dataclass(frozen=True)
+class ObjectiveTerm:
+    coef: float
+    target: str  # a source (its holdout) or an evaluation set
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What the mixture should minimise: a weighted sum or the worst of the losses, plus an
+    optional KL pull toward a prior mixture."""
+
+    kind: Literal["sum", "max"]
+    terms: tuple[ObjectiveTerm, ...]
+    kl: float
+    kl_prior: str | None
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """Weights another job decides at run time: `path` is JSON {"mixtures": {key: [w, ...]}}."""
+
+    path: str
+    key: str
+
+
+# ---- runtime kinds -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenizerJob:
+    """Kind `tokenizer`: build a tokenizer folder at `output`."""
+
+    type: Literal["byte", "bpe", "hf"]
+    vocab: int | None  # bpe: target vocabulary size (>= 257); otherwise null
+    path: str | None = unhashed()  # hf: a tokenizer.json, or a folder holding one; otherwise null
+    sources: tuple[SourceSpec, ...]  # bpe: sources to sample the training text from
+    sample_bytes: int  # bpe: at most this many bytes of training text, shared equally
+    seed: int  # bpe: seeds the sample
+    output: str = unhashed()  # the tokenizer folder to write
+
+    def __post_init__(self) -> None:
+        if self.type == "bpe":
+            if self.vocab is None or not 257 <= self.vocab <= 1 << 20:
+                raise FieldError("vocab", "bpe needs a vocab between 257 and 1048576")
+            if not self.sources:
+                raise FieldError("sources", "bpe needs at least one source to train on")
+            if self.sample_bytes < 1024:
+                raise FieldError("sample_bytes", "must be at least 1024")
+        elif self.vocab is not None:
+            raise FieldError("vocab", f"must be null for a {self.type} tokenizer")
+        if (self.type == "hf") != (self.path is not None):
+            raise FieldError("path", "hf needs a path; byte and bpe need null")
+
+
+@dataclass(frozen=True)
+class TokenizeJob:
+    """Kind `tokenize`: write `<store>/<source.name>`."""
+
+    source: SourceSpec
+    tokenizer: str  # a folder written by a `tokenizer` job
+    store: str  # the store root
+    holdout: float  # fraction of documents (by hash) that go to `valid`, in [0, 1]; 1: an evaluation-only set
+    seed: int  # keys the split hash
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.holdout <= 1.0:
+            raise FieldError("holdout", f"must be in [0, 1], got {self.holdout}")
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """Kind `train`: train one model on one mixture (runtime/README.md has every field)."""
+
+    model: ModelShape
+    rope_theta: float
+    load_balance_coef: float
+    z_loss_coef: float
+    store: str
+    tokenizer: str | None
+    sources: list[str]
+    weights: list[float] | None
+    weights_file: WeightsFile | None
+    seed: int
+    steps: int
+    batch_size: int
+    micro_batch: int
+    lr: float
+    min_lr: float
+    schedule: Literal["constant", "cosine"]
+    warmup_steps: int
+    weight_decay: float
+    beta1: float
+    beta2: float
+    grad_clip: float | None
+    checkpoint_every: int
+    log_every: int
+    eval_sources: list[str]
+    eval_tokens: int
+    device: Device
+    compile: bool | None
+    export: bool
+    output: str = unhashed()
+
+    def __post_init__(self) -> None:
+        try:
+            self.model.resolved()
+        except ShapeError as err:
+            raise FieldError(f"model.{err.field}", str(err).split(": ", 1)[1]) from None
+        for name in ("steps", "batch_size", "micro_batch", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise FieldError(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.batch_size % self.micro_batch:
+            raise FieldError("micro_batch", f"{self.micro_batch} does not divide batch_size {self.batch_size}")
+        if not 0 < self.lr or not 0 <= self.min_lr <= self.lr:
+            raise FieldError("min_lr", f"need 0 < lr and 0 <= min_lr <= lr, got lr {self.lr}, min_lr {self.min_lr}")
+        if self.warmup_steps < 0 or self.eval_tokens < 0 or self.seed < 0:
+            raise FieldError("warmup_steps", "warmup_steps, eval_tokens and seed must be >= 0")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise FieldError(name, f"must be in [0, 1), got {getattr(self, name)}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise FieldError("grad_clip", f"must be > 0 or null, got {self.grad_clip}")
+        self._check_mixture()
+
+    def _check_mixture(self) -> None:
+        if (self.weights is None) == (self.weights_file is None):
+            raise FieldError("weights", "give either weights or weights_file (the other null)")
+        if self.weights is not None and len(self.sources) != len(self.weights):
+            raise FieldError("weights", f"{len(self.weights)} weights for {len(self.sources)} sources")
+        if self.rope_theta <= 0 or self.load_balance_coef < 0 or self.z_loss_coef < 0:
+            raise FieldError("rope_theta", "rope_theta must be > 0; load_balance_coef and z_loss_coef >= 0")
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """Kind `eval`: per-source loss of a trained model on the valid splits."""
+
+    model: str  # a model directory in the native format (a train job's `<output>/model`)
+    store: str
+    sources: list[str]
+    tokens: int  # predicted tokens per source (at most)
+    batch_size: int
+    device: Device
+    output: str = unhashed()
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise FieldError("sources", "needs at least one source")
+        for name in ("tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                raise FieldError(name, f"must be >= 1, got {getattr(self, name)}")
+
+
+# ---- compiler kinds ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DesignJob:
+    """Kind `design`: the proxy runs' mixtures, inside the constraints; writes `mixtures.json`."""
+
+    method: str
+    runs: int
+    prior: str
+    seed: int
+    store: str
+    sources: tuple[SourceGroup, ...]
+    constraints: tuple[Constraint, ...]
+    tokens: int  # training tokens of one proxy run (for epoch caps)
+    output: str = unhashed()
+
+    def __post_init__(self) -> None:
+        if self.runs < 1:
+            raise FieldError("runs", f"must be >= 1, got {self.runs}")
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """Kind `fit`: a mixing law from the proxy runs; writes `law.json` and `runs.json`."""
+
+    law: str
+    seed: int
+    design: str  # the design job's folder
+    eval_groups: dict[str, str]  # evaluation set name -> its group in the token store
+    targets: tuple[str, ...]
+    runs: tuple[str, ...]  # the proxy runs' folders, in the design's order
+    sources: tuple[str, ...]
+    output: str = unhashed()
+
+
+@dataclass(frozen=True)
+class SolveJob:
+    """Kind `solve`: the best mixture under the law and the constraints; writes `mixtures.json`."""
+
+    fit: str
+    design: str
+    sources: tuple[str, ...]
+    objective: Objective
+    constraints: tuple[Constraint, ...]
+    extrapolate: bool
+    tokens: int | None  # training tokens the epoch caps apply to; null without epoch caps
+    output: str = unhashed()
+
+
+@dataclass(frozen=True)
+class ReportRun:
+    name: str
+    role: Literal["proxy", "baseline", "chosen", "final"]
+    output: str
+
+
+@dataclass(frozen=True)
+class ReportJob:
+    """Kind `report`: summary.json, report.md, report.html and results.zarr."""
+
+    experiment: str
+    sources: tuple[str, ...]
+    eval_groups: dict[str, str]
+    design: str | None
+    fit: str | None
+    solve: str | None
+    runs: tuple[ReportRun, ...]
+    objective: Objective | None
+    output: str = unhashed()
