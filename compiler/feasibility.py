@@ -1,8 +1,9 @@
 """The `mixc check` hook for constraints: can the weight constraints all hold at once?
 
 Epoch caps depend on token counts, which only exist after tokenizing, so the design job
-checks them with the data; here only `weight(...)` constraints are decided. When they
-conflict, the error points at the lines of a smallest conflicting subset.
+checks them with the data; here only `weight(...)` constraints are decided, exactly and in
+pure Python (`compiler/mixture/constraints.py`: no numpy, no solver). When they conflict,
+the error points at the lines of an irreducible conflicting subset: each one is needed.
 """
 
 from __future__ import annotations
@@ -15,16 +16,11 @@ def feasibility_diagnostics(experiment: Experiment) -> list[Diagnostic]:
     rows = [c for c in experiment.constraints if c.quantity == "weight"]
     if not rows:
         return []
-    from mixc.compiler.mixture.intervals import is_plain, plain_feasible
-
-    if is_plain(rows) and plain_feasible(experiment.source_names, rows):
-        return []  # the common case, decided without numpy or cvxpy
-    from mixc.compiler.mixture.polytope import Constraint, Polytope, check
+    from mixc.compiler.mixture.constraints import Constraint, check
 
     labels = {f"c{i}": c for i, c in enumerate(rows)}
-    poly = Polytope(experiment.source_names,
-                    tuple(Constraint(label, c.coefs, c.op, c.rhs) for label, c in labels.items()))
-    result = check(poly)
+    result = check(experiment.source_names,
+                   [Constraint(label, c.coefs, c.op, c.rhs) for label, c in labels.items()])
     if result.feasible:
         return []
     conflict = [labels[label] for label in result.conflict]

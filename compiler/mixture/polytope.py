@@ -1,100 +1,28 @@
-"""The set of allowed mixtures: the simplex cut by linear constraints on the weights.
+"""The set of allowed mixtures: the simplex cut by linear constraints on the weights, as numpy.
 
 Every constraint carries an opaque `label` chosen by the caller (the checker passes
 "file:line"), and every answer that names constraints -- the conflicting subset of an
 infeasible set, the constraints that bind at a solution -- names them by that label.
 
-Feasibility of plain bounds (every constraint on one source) is decided in closed form
-with numpy alone, so `mixc check` does not import cvxpy for them; anything else is a
-small cvxpy feasibility problem. This module must not import cvxpy at top level, and
-knows nothing about laws or objectives.
+Constraints, their builders and the exact feasibility test live in `constraints.py` (pure
+Python, what `mixc check` uses) and are re-exported here; this module adds what needs numpy:
+rows as arrays, membership, the Chebyshev centre and hit-and-run sampling. It must not
+import cvxpy at top level, and knows nothing about laws or objectives.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from mixc.compiler.mixture.intervals import is_plain, plain_feasible
+from mixc.compiler.mixture.constraints import (Constraint, Feasibility, bound, epoch_cap, from_quantities, group_sum,
+                                               ratio, validate)
+from mixc.compiler.mixture.constraints import check as check_constraints
 
-OPS = ("<=", ">=", "==")
-TOL = 1e-9  # slack allowed when deciding feasibility and membership
-
-
-@dataclass(frozen=True)
-class Constraint:
-    """sum(coef * weight(source)) op rhs. `label` is the caller's identity for it."""
-
-    label: str
-    coefs: tuple[tuple[str, float], ...]
-    op: str
-    rhs: float
-
-    def __post_init__(self) -> None:
-        if self.op not in OPS:
-            raise ValueError(f"constraint {self.label}: operator {self.op!r} is not one of {', '.join(OPS)}")
-        if not self.coefs or all(c == 0 for _, c in self.coefs):
-            raise ValueError(f"constraint {self.label}: it has no non-zero term")
-
-
-def bound(label: str, source: str, lo: float | None = None, hi: float | None = None) -> list[Constraint]:
-    """lo <= weight(source) <= hi (either side may be absent)."""
-    out = []
-    if lo is not None:
-        out.append(Constraint(label, ((source, 1.0),), ">=", float(lo)))
-    if hi is not None:
-        out.append(Constraint(label, ((source, 1.0),), "<=", float(hi)))
-    return out
-
-
-def epoch_cap(label: str, source: str, epochs: float, tokens: float, target_tokens: float) -> Constraint:
-    """A run of `target_tokens` may see the `tokens` of `source` at most `epochs` times.
-
-    Written as w <= epochs * (tokens / target_tokens): the ratio first, so that the bound
-    stays well scaled however large the token counts are.
-    """
-    return Constraint(label, ((source, 1.0),), "<=", float(epochs) * (float(tokens) / float(target_tokens)))
-
-
-def ratio(label: str, a: str, b: str, r: float, op: str = "<=") -> Constraint:
-    """weight(a) op r * weight(b)."""
-    return Constraint(label, ((a, 1.0), (b, -float(r))), op, 0.0)
-
-
-def group_sum(label: str, sources: Sequence[str], op: str, rhs: float) -> Constraint:
-    """sum of the weights of `sources` op rhs."""
-    return Constraint(label, tuple((s, 1.0) for s in sources), op, float(rhs))
-
-
-def from_quantities(label: str, quantity: str, coefs: Iterable[tuple[str, float]], op: str, rhs: float,
-                    tokens: Mapping[str, float] | None = None, target_tokens: float | None = None) -> Constraint:
-    """A constraint on "weight" or "epochs" (= weight * target_tokens / tokens), in weight space.
-
-    Epoch rows are rescaled so their largest coefficient is 1 (the raw T/tokens factors
-    can be 1e6 apart between sources).
-    """
-    coefs = tuple((s, float(c)) for s, c in coefs)
-    if quantity == "weight":
-        return Constraint(label, coefs, op, float(rhs))
-    if quantity != "epochs":
-        raise ValueError(f"constraint {label}: unknown quantity {quantity!r} (weight or epochs)")
-    if tokens is None or target_tokens is None:
-        raise ValueError(f"constraint {label}: an epochs constraint needs token counts and the run's tokens")
-    missing = [s for s, _ in coefs if not tokens.get(s)]
-    if missing:
-        raise ValueError(f"constraint {label}: no token count for {', '.join(missing)}")
-    # coef * w * T / n_s; divide the row by its largest |coef * T / n_s|, computed as ratios.
-    ratios = [(s, c / (float(tokens[s]) / float(target_tokens))) for s, c in coefs]
-    scale = max(abs(r) for _, r in ratios)
-    return Constraint(label, tuple((s, r / scale) for s, r in ratios), op, float(rhs) / scale)
-
-
-@dataclass(frozen=True)
-class Feasibility:
-    feasible: bool
-    conflict: tuple[str, ...]  # labels of a smallest conflicting subset (empty when feasible)
+__all__ = ["Centre", "Constraint", "Feasibility", "Polytope", "bound", "check", "chebyshev_centre", "epoch_cap",
+           "from_quantities", "group_sum", "ratio", "sample"]
 
 
 @dataclass(frozen=True)
@@ -103,15 +31,7 @@ class Polytope:
     constraints: tuple[Constraint, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.sources:
-            raise ValueError("a mixture needs at least one source")
-        if len(set(self.sources)) != len(self.sources):
-            raise ValueError("source names repeat")
-        known = set(self.sources)
-        for c in self.constraints:
-            unknown = [s for s, _ in c.coefs if s not in known]
-            if unknown:
-                raise ValueError(f"constraint {c.label}: unknown source {', '.join(unknown)}")
+        validate(self.sources, self.constraints)
 
     @property
     def dim(self) -> int:
@@ -159,10 +79,6 @@ class Polytope:
         A, b = self.equalities()
         return np.all(W @ G.T <= h + tol, axis=1) & np.all(np.abs(W @ A.T - b) <= tol, axis=1)
 
-    def is_plain(self) -> bool:
-        """True when every constraint bounds a single source (closed-form feasibility)."""
-        return is_plain(self.constraints)
-
     def cvxpy_constraints(self, w) -> list:
         """The polytope as cvxpy constraints on the variable w (simplex included)."""
         import cvxpy as cp
@@ -177,35 +93,9 @@ class Polytope:
         return Polytope(self.sources, tuple(constraints))
 
 
-def _lp_feasible(p: Polytope) -> bool:
-    import cvxpy as cp
-
-    w = cp.Variable(p.dim)
-    prob = cp.Problem(cp.Minimize(0), p.cvxpy_constraints(w))
-    prob.solve(solver=cp.CLARABEL)
-    return prob.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
-
-
-def is_feasible(p: Polytope) -> bool:
-    return plain_feasible(p.sources, p.constraints, TOL) if p.is_plain() else _lp_feasible(p)
-
-
 def check(p: Polytope) -> Feasibility:
-    """Feasibility; when infeasible, an irreducible conflicting subset found by a deletion filter.
-
-    Deletion filter: drop each constraint in turn and keep it dropped if the rest is still
-    infeasible. What is left is infeasible and every member is needed (the simplex itself
-    is always assumed), so each label it names is part of the conflict.
-    """
-    if is_feasible(p):
-        return Feasibility(True, ())
-    keep = list(p.constraints)
-    for c in list(p.constraints):
-        trial = [k for k in keep if k is not c]
-        if not is_feasible(p.with_constraints(trial)):
-            keep = trial
-    labels = tuple(dict.fromkeys(c.label for c in keep))
-    return Feasibility(False, labels)
+    """Exact feasibility and, when infeasible, an irreducible conflicting subset (`constraints.check`)."""
+    return check_constraints(p.sources, p.constraints)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ def test_upper_bounds_below_one_conflict_and_lo_above_hi():
 
 
 def test_plain_bounds_do_not_import_cvxpy():
-    code = ("import sys\nfrom compiler.mixture.polytope import Polytope, bound, check\n"
+    code = ("import sys\nfrom mixc.compiler.mixture.polytope import Polytope, bound, check\n"
             "p = Polytope(('a', 'b'), (*bound('x', 'a', lo=0.7), *bound('y', 'b', lo=0.6)))\n"
             "assert check(p).conflict == ('x', 'y')\nprint('cvxpy' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
