@@ -1,7 +1,7 @@
 """Model shapes: what a dense, MoE or MoLE model looks like, its rules, its size and its cost.
 
-Pure Python on purpose: the compiler checks shapes and budgets training runs with
-these same formulas without importing torch. This module must not import torch,
+Pure Python on purpose: `mixc check` reports these rules (E027, with `problems`) and
+the compiler budgets training runs with these same formulas, without importing torch. This module must not import torch,
 numpy or anything from `spec` / `compiler`; the torch modules in `runtime.models`
 are built from a `ModelShape` and tests check that the counts here equal theirs.
 
@@ -26,16 +26,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
+from typing import Iterator
 
 KINDS = ("dense", "moe", "mole")
 
 
 class ShapeError(ValueError):
-    """A model shape that cannot work; `field` names the offending parameter."""
+    """A model shape that cannot work: `field` names the offending parameter, `message` says
+    what is wrong and `hint` (possibly empty) how to fix it."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str, hint: str = ""):
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.message = message
+        self.hint = hint
 
 
 def default_ffn_hidden(d_model: int, multiple_of: int = 32) -> int:
@@ -95,47 +99,76 @@ class ModelShape:
         return cls(**data)
 
 
-def _positive(shape: ModelShape, name: str) -> None:
+def _not_positive(shape: ModelShape, name: str) -> ShapeError | None:
     value = getattr(shape, name)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ShapeError(name, f"must be a positive integer, got {value!r}")
+        return ShapeError(name, f"must be a positive integer, got {value!r}")
+    return None
 
 
 def validate(shape: ModelShape) -> None:
     """Raise ShapeError naming the first field that breaks a shape rule."""
+    for problem in _broken(shape):
+        raise problem
+
+
+def problems(shape: ModelShape) -> tuple[ShapeError, ...]:
+    """Every shape rule the shape breaks, in the order `validate` checks them (its first is
+    what `validate` raises): `mixc check` reports them all at once."""
+    return tuple(_broken(shape))
+
+
+def _broken(shape: ModelShape) -> Iterator[ShapeError]:
     if shape.kind not in KINDS:
-        raise ShapeError("kind", f"must be one of {', '.join(KINDS)}, got {shape.kind!r}")
-    for name in ("layers", "d_model", "heads", "vocab", "seq_len"):
-        _positive(shape, name)
-    if shape.seq_len < 8:
-        raise ShapeError("seq_len", f"must be at least 8, got {shape.seq_len}")
-    if shape.d_model % shape.heads:
-        raise ShapeError("heads", f"{shape.heads} heads do not divide d_model {shape.d_model}")
-    if shape.head_dim % 2:
-        raise ShapeError("heads", f"head dimension d_model/heads = {shape.head_dim} must be even for rotary embeddings")
-    if shape.kv_heads:
-        _positive(shape, "kv_heads")
-        if shape.heads % shape.kv_heads:
-            raise ShapeError("kv_heads", f"{shape.kv_heads} kv_heads do not divide heads {shape.heads}")
-    if shape.ffn_hidden:
-        _positive(shape, "ffn_hidden")
-    if shape.kind == "dense":
-        for name in ("experts", "top_k", "rank"):
-            if getattr(shape, name):
-                raise ShapeError(name, "only applies to moe and mole models")
-        if shape.shared_expert:
-            raise ShapeError("shared_expert", "only applies to moe and mole models")
+        yield ShapeError("kind", f"must be one of {', '.join(KINDS)}, got {shape.kind!r}")
         return
-    _positive(shape, "experts")
-    _positive(shape, "top_k")
-    if shape.top_k > shape.experts:
-        raise ShapeError("top_k", f"top_k {shape.top_k} exceeds experts {shape.experts}")
+    sizes = [p for p in (_not_positive(shape, n) for n in ("layers", "d_model", "heads", "vocab", "seq_len")) if p]
+    if sizes:  # the rules below divide by these
+        yield from sizes
+        return
+    if shape.seq_len < 8:
+        yield ShapeError("seq_len", f"must be at least 8, got {shape.seq_len}")
+    yield from _attention(shape)
+    if shape.ffn_hidden and (p := _not_positive(shape, "ffn_hidden")):
+        yield p
+    yield from _dense(shape) if shape.kind == "dense" else _experts(shape)
+
+
+def _attention(shape: ModelShape) -> Iterator[ShapeError]:
+    if shape.d_model % shape.heads:
+        yield ShapeError("heads", f"{shape.heads} heads do not divide d_model {shape.d_model}",
+                         "choose heads that divide d_model")
+    elif shape.head_dim % 2:
+        yield ShapeError("heads", f"head size d_model/heads = {shape.head_dim} is odd",
+                         "rotary embeddings need an even head size")
+    if shape.kv_heads:
+        if p := _not_positive(shape, "kv_heads"):
+            yield p
+        elif shape.heads % shape.kv_heads:
+            yield ShapeError("kv_heads", f"heads {shape.heads} is not divisible by kv_heads {shape.kv_heads}",
+                             "choose kv_heads that divide heads")
+
+
+def _dense(shape: ModelShape) -> Iterator[ShapeError]:
+    for name in ("experts", "top_k", "rank", "shared_expert"):
+        if getattr(shape, name):
+            yield ShapeError(name, "only applies to moe and mole models")
+
+
+def _experts(shape: ModelShape) -> Iterator[ShapeError]:
+    counts = [p for p in (_not_positive(shape, n) for n in ("experts", "top_k")) if p]
+    yield from counts
+    if not counts and shape.top_k > shape.experts:
+        yield ShapeError("top_k", f"top_k {shape.top_k} exceeds experts {shape.experts}",
+                         "a token cannot be routed to more experts than there are")
     if shape.kind == "moe" and shape.rank:
-        raise ShapeError("rank", "only applies to mole models")
+        yield ShapeError("rank", "only applies to mole models")
     if shape.kind == "mole":
-        _positive(shape, "rank")
-        if shape.rank > shape.d_model:
-            raise ShapeError("rank", f"rank {shape.rank} exceeds d_model {shape.d_model}")
+        if p := _not_positive(shape, "rank"):
+            yield p
+        elif shape.rank > shape.d_model:
+            yield ShapeError("rank", f"latent rank {shape.rank} is more than d_model {shape.d_model}",
+                             "the latent basis has at most d_model directions")
 
 
 @dataclass(frozen=True)

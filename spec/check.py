@@ -1,8 +1,8 @@
 """Static checks of a loaded spec, producing a typed `Experiment` or diagnostics.
 
 Everything here runs without data and without heavy imports: names, duplicates, types,
-units, ranges, model shape rules and references. All problems of a file are reported in
-one pass. Checks that need the compiler (constraint feasibility, the budget) plug in
+units, ranges, references, and model shape rules (the runtime's own, from `mixc.shape`;
+none are written here). All problems of a file are reported in one pass. Checks that need the compiler (constraint feasibility, the budget) plug in
 through `hooks`: callables run on the finished Experiment, returning more diagnostics.
 """
 
@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
+from mixc.shape import default_ffn_hidden, problems as shape_problems
 from mixc.spec import ast
 from mixc.spec.diagnostics import Diagnostic, Note, sort_key
 from mixc.spec.experiment import (DESIGNS, DEVICES, LAWS, PRIORS, SCHEDULES, SEARCH_METHODS, BaselineSpec,
-                             BudgetSpec, ConstraintSpec, DataSpec, Experiment, ModelSpec, ObjectiveSpec,
-                             ObjectiveTerm, RecipeSpec, SearchSpec, TokenizerSpec)
+                                  BudgetSpec, ConstraintSpec, DataSpec, Experiment, ModelSpec, ObjectiveSpec,
+                                  ObjectiveTerm, RecipeSpec, SearchSpec, TokenizerSpec)
 from mixc.spec.fields import Field, Read, did_you_mean, describe, number_of, read_fields, read_value
 from mixc.spec.load import Loaded
 
@@ -86,11 +87,11 @@ TOKENIZERS = {"byte": {}, "bpe": {"vocab": Field("int", min=260, max=2**31)}, "h
 DATA = {"text": {}, "jsonl": {"field": Field("string", "text")}}
 
 
-def default_d_ff(d_model: int) -> int:
-    """SwiGLU hidden width: 8/3 d_model rounded up to a multiple of 32 (the LLaMA rule; the
-    runtime's `mixc.shape.default_ffn_hidden` is the same, tests hold them together)."""
-    return 32 * -(-8 * d_model // 96)
-
+# ModelShape's fields under the spec's names, where they differ.
+_SPEC_KEYS = {"ffn_hidden": "d_ff"}
+# No shape rule relates the vocabulary (the tokenizer's, checked on its own) to a model's
+# keys, so the shape rules run with any size in its place.
+_ANY_VOCAB = 256
 
 OBJECTIVE_FORMS = ("minimize loss(a) + 2 * loss(b), or minimize max(loss(a), loss(b)); "
                    "add `+ 0.1 * kl(natural)` to stay near a prior")
@@ -267,6 +268,7 @@ class _Checker:
     # ---- models and train recipes ----------------------------------------------------
 
     def model(self, d: ast.Definition) -> ModelSpec | None:
+        """A model's keys, then the runtime's shape rules (`mixc.shape`), each at the key it names (E027)."""
         call = self.constructor(d.value, MODELS, "model kind")
         if call is None:
             return None
@@ -274,40 +276,14 @@ class _Checker:
         read = read_fields([(k.name, k.value) for k in call.kwargs], MODELS[kind], f"{kind}(...)", call.span, self.diags)
         for arg in call.args:
             self.error("E022", f"{kind}(...) takes keyword arguments only", arg.span, help="name it, e.g. `layers: 2`")
-        v, at = read.values, (lambda key: read.spans.get(key, call.span))
-        if v.get("heads") and not v.get("kv_heads"):
-            v["kv_heads"] = v["heads"]
-        if v.get("d_model") and not v.get("d_ff"):
-            v["d_ff"] = default_d_ff(v["d_model"])
-        if kind == "mole" and v.get("d_model") and not v.get("rank"):
-            v["rank"] = max(1, v["d_model"] // 2)
-        ok = read.ok and not call.args
-
-        def rule(keys: tuple[str, ...], cond, key: str, message, help: str) -> None:
-            """A shape rule over `keys`, applied only when all of them were read fine."""
-            nonlocal ok
-            if all(v.get(k) is not None for k in keys) and not cond():
-                self.error("E027", message(), at(key), help=help)
-                ok = False
-
-        rule(("d_model", "heads"), lambda: v["d_model"] % v["heads"] == 0, "heads",
-             lambda: f"d_model {v['d_model']} is not divisible by heads {v['heads']}", "choose heads that divide d_model")
-        rule(("d_model", "heads"), lambda: v["d_model"] % v["heads"] or (v["d_model"] // v["heads"]) % 2 == 0, "heads",
-             lambda: f"head size d_model/heads = {v['d_model'] // v['heads']} is odd", "rotary embeddings need an even head size")
-        rule(("heads", "kv_heads"), lambda: v["heads"] % v["kv_heads"] == 0, "kv_heads",
-             lambda: f"heads {v['heads']} is not divisible by kv_heads {v['kv_heads']}", "choose kv_heads that divide heads")
-        rule(("top_k", "experts"), lambda: v["top_k"] <= v["experts"], "top_k",
-             lambda: f"top_k {v['top_k']} is more than experts {v['experts']}", "a token cannot be routed to more experts than there are")
-        rule(("rank", "d_model"), lambda: v["rank"] <= v["d_model"], "rank",
-             lambda: f"latent rank {v['rank']} is more than d_model {v['d_model']}", "the latent basis has at most d_model directions")
-        if not ok:
+        if not read.ok:
             return None
-        return ModelSpec(
-            name=d.name.id, kind=kind, layers=v["layers"], d_model=v["d_model"], heads=v["heads"],
-            kv_heads=v["kv_heads"], d_ff=v["d_ff"], seq_len=v["seq_len"], tie_embeddings=v["tie_embeddings"],
-            rope_theta=v["rope_theta"], experts=v.get("experts", 0), top_k=v.get("top_k", 0),
-            shared_expert=v.get("shared_expert", False), rank=v.get("rank", 0), aux_loss=v.get("aux_loss", 0.0),
-            z_loss=v.get("z_loss", 0.0), span=d.span)
+        model = _model_spec(d, kind, read.values)
+        broken = shape_problems(model.shape(_ANY_VOCAB))
+        for problem in broken:
+            key = _SPEC_KEYS.get(problem.field, problem.field)
+            self.error("E027", problem.message, read.spans.get(key, call.span), help=problem.hint or None)
+        return None if broken or call.args else model
 
     def recipe(self, r: ast.Recipe, scope: _Scope) -> RecipeSpec | None:
         read = read_fields([(e.key, e.value) for e in r.body.entries], RECIPE, f"train {r.name.id}", r.span, self.diags)
@@ -657,6 +633,17 @@ class _Checker:
                            help="name it in `search ... { train: ... }` or `final ...`, or remove it")
 
 
+def _model_spec(d: ast.Definition, kind: str, v: dict) -> ModelSpec:
+    """The model of keys that all read fine, with the defaults that depend on other keys filled in."""
+    return ModelSpec(
+        name=d.name.id, kind=kind, layers=v["layers"], d_model=v["d_model"], heads=v["heads"],
+        kv_heads=v["kv_heads"] or v["heads"], d_ff=v["d_ff"] or default_ffn_hidden(v["d_model"]),
+        seq_len=v["seq_len"], tie_embeddings=v["tie_embeddings"], rope_theta=v["rope_theta"],
+        experts=v.get("experts", 0), top_k=v.get("top_k", 0), shared_expert=v.get("shared_expert", False),
+        rank=v.get("rank") or (max(1, v["d_model"] // 2) if kind == "mole" else 0),
+        aux_loss=v.get("aux_loss", 0.0), z_loss=v.get("z_loss", 0.0), span=d.span)
+
+
 def _statements(e: ast.Experiment, kind: type) -> list:
     """The experiment's statements of one kind, in the order written."""
     return [s for s in e.body if isinstance(s, kind)]
@@ -702,4 +689,4 @@ def check_file(path: str, hooks: Sequence[Hook] = ()) -> tuple[Experiment | None
     return experiment, diags, loaded.texts
 
 
-__all__ = ["check", "check_file", "Hook", "default_d_ff", "MODELS", "RECIPE", "SEARCH", "BUDGET", "SETTINGS"]
+__all__ = ["check", "check_file", "Hook", "MODELS", "RECIPE", "SEARCH", "BUDGET", "SETTINGS"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mixc.shape import ModelShape
 from mixc.spec.ast import Span
 
 # Catalogues the checker validates against; the compiler's registries must agree
@@ -60,6 +61,13 @@ class ModelSpec:
     aux_loss: float  # load-balancing loss weight (moe/mole)
     z_loss: float  # router z-loss weight (moe/mole)
     span: Span
+
+    def shape(self, vocab: int) -> ModelShape:
+        """The runtime's shape of this model, with the tokenizer's `vocab`."""
+        return ModelShape(kind=self.kind, layers=self.layers, d_model=self.d_model, heads=self.heads, vocab=vocab,
+                          seq_len=self.seq_len, kv_heads=self.kv_heads, ffn_hidden=self.d_ff, experts=self.experts,
+                          top_k=self.top_k, shared_expert=self.shared_expert, rank=self.rank,
+                          tie_embeddings=self.tie_embeddings)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def test_exit_statuses(files, capsys):
 def test_text_format_has_location_caret_and_help(files, capsys):
     main(["check", str(files / "bad.mix")])
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"{files / 'bad.mix'}:3:50: error[E027]: d_model 64 is not divisible by heads 3"
+    assert out[0] == f"{files / 'bad.mix'}:3:50: error[E027]: 3 heads do not divide d_model 64"
     assert out[1] == " 3 |   model m = dense(layers: 2, d_model: 64, heads: 3, seq_len: 64)"
     assert out[2] == "   | " + " " * 49 + "^"
     assert out[3].startswith("  help: ")
@@ -52,7 +52,7 @@ def test_github_format(files, capsys):
     main(["check", "--format", "github", str(files / "bad.mix")])
     line = capsys.readouterr().out.strip()
     assert line.startswith(f"::error file={files / 'bad.mix'},line=3,col=50,")
-    assert "::d_model 64 is not divisible by heads 3" in line
+    assert "::3 heads do not divide d_model 64" in line
 
 
 def test_sarif_format(files, capsys):
