@@ -30,6 +30,8 @@ CODES: dict[str, str] = {
     "E010": "import not found",
     "E011": "import cycle",
     "E012": "bad string escape",
+    "E013": "import outside the project",
+    "E014": "imported file is not a .mix spec",
     "E020": "duplicate definition",
     "E021": "unknown reference",
     "E022": "unknown key or argument",

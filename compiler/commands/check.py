@@ -8,6 +8,7 @@ feasibility); nothing here imports torch, snakemake or networkx.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -16,6 +17,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("text", "json", "github", "sarif"), default="text",
                    help="how to print diagnostics (default: text)")
     p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
+    p.add_argument("--root", metavar="DIR",
+                   help="imports must stay inside DIR (default: the spec's git repository, else its folder)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,12 +26,15 @@ def run(args: argparse.Namespace) -> int:
     from mixc.spec.check import check
     from mixc.spec.load import load, load_bytes
 
+    if args.root is not None and not os.path.isdir(args.root):
+        print(f"mixc: --root {args.root} is not a folder", file=sys.stderr)
+        return 2
     all_diags: list = []
     texts: dict[str, str] = {}
     checked: list[str] = []
     for path in args.files:
         try:
-            loaded = load_bytes(sys.stdin.buffer.read(), "<stdin>") if path == "-" else load(path)
+            loaded = load_bytes(sys.stdin.buffer.read(), "<stdin>", args.root) if path == "-" else load(path, args.root)
         except OSError as exc:
             print(f"mixc: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
             return 2
