@@ -1,5 +1,5 @@
 # Set-up and checks. `make install` builds .venv: torch 2.13.0 (the CPU wheel) goes in first,
-# because an unpinned torch pulls a multi-GB CUDA build; then mixc with its extras.
+# because an unpinned torch pulls a multi-GB CUDA build; then mixc with every layer (`all`) and `dev`.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -12,7 +12,7 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[train,lightgbm,report,dev]"
+	$(BIN)/pip install --quiet -e ".[all,dev]"
 	# Bytecode now, so no command pays for compiling (PYTHONDONTWRITEBYTECODE may be set).
 	$(BIN)/python -m compileall -q mixc spec compiler runtime
 

@@ -3,7 +3,7 @@
 FLOPs come from `mixc.shape` (pure Python, shared with the runtime so both count the
 same way: 6 N active parameters + attention + logits per token). Hours are FLOPs over
 peak x MFU x devices. Exceeding `budget { hours: ... }` is an error at the budget line.
-Imports neither torch nor networkx: `mixc check` runs this as a hook.
+Pure Python (no numpy, no torch): `mixc check` runs this as a hook, and `mixc plan` in a bare install.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """The `mixc` command line: a thin dispatcher over `compiler.commands.*`.
 
 It must not import anything heavy: subcommand modules are imported when chosen
-(and only their light top level at that). Exit status: 0 clean, 1 errors found,
-2 usage or I/O error.
+(and only their light top level at that). A command of a layer that is not installed
+(`mixc.layers`: build, run, report and law need `mixc[run]`) says which extra to install
+instead of failing on an import. Exit status: 0 clean, 1 errors found, 2 usage or I/O
+error, or a missing layer.
 """
 
 from __future__ import annotations
@@ -10,30 +12,57 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Sequence
 
-# name -> (module under compiler.commands, one-line help): the only copy of each help line.
+from mixc.layers import explain, install_line, missing
+
+
+@dataclass(frozen=True)
+class Command:
+    module: str  # under compiler.commands
+    help: str  # the only copy of its one-line help
+    layer: str | None = None  # the extra it needs beyond `pip install mixc`
+
+
 # Order is the order of `mixc --help`.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "check": ("check", "check .mix files and print diagnostics"),
-    "fmt": ("fmt", "rewrite .mix files in the canonical layout"),
-    "plan": ("plan", "show the jobs a spec compiles to, with FLOPs and estimated hours"),
-    "graph": ("graph", "print the job graph as Graphviz dot or Mermaid"),
-    "build": ("build", "compile a spec into a Snakemake workflow"),
-    "run": ("run", "build a spec and run its workflow with Snakemake"),
-    "report": ("report", "summarise a finished run: markdown, HTML with plots, a results zarr store"),
-    "law": ("law", "fit, evaluate and solve mixing laws on runs from CSV files"),
+COMMANDS: dict[str, Command] = {
+    "check": Command("check", "check .mix files and print diagnostics"),
+    "fmt": Command("fmt", "rewrite .mix files in the canonical layout"),
+    "plan": Command("plan", "show the jobs a spec compiles to, with FLOPs and estimated hours"),
+    "graph": Command("graph", "print the job graph as Graphviz dot or Mermaid"),
+    "build": Command("build", "compile a spec into a Snakemake workflow", "run"),
+    "run": Command("run", "build a spec and run its workflow with Snakemake", "run"),
+    "report": Command("report", "summarise a finished run: markdown, HTML with plots, a results zarr store", "run"),
+    "law": Command("law", "fit, evaluate and solve mixing laws on runs from CSV files", "run"),
 }
 
 
 def _parser(chosen: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mixc", description="A compiler for data-mixture experiments.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    for name, command in COMMANDS.items():
+        p = sub.add_parser(name, help=command.help, description=command.help)
         if name == chosen:  # only the chosen command's module is imported
-            importlib.import_module(f"mixc.compiler.commands.{module}").configure(p)
+            importlib.import_module(f"mixc.compiler.commands.{command.module}").configure(p)
     return parser
+
+
+def _run(name: str, module: ModuleType, args: argparse.Namespace) -> int:
+    """The command's own run, or the install line when its layer (or a module of one) is missing."""
+    layer = COMMANDS[name].layer
+    if layer is not None and missing(layer):
+        print(install_line(f"mixc {name}", layer), file=sys.stderr)
+        return 2
+    try:
+        return int(module.run(args))
+    except ModuleNotFoundError as exc:
+        line = explain(f"mixc {name}", exc, layer or "run")
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,13 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    module = importlib.import_module(f"mixc.compiler.commands.{COMMANDS[args.command][0]}")
+    module = importlib.import_module(f"mixc.compiler.commands.{COMMANDS[args.command].module}")
     if passthrough and not getattr(module, "PASSTHROUGH", False):
         print(f"mixc {args.command}: takes no arguments after `--`", file=sys.stderr)
         return 2
     args.passthrough = passthrough
     try:
-        return int(module.run(args))
+        return _run(args.command, module, args)
     except KeyboardInterrupt:
         print("mixc: interrupted", file=sys.stderr)
         return 130
