@@ -1,31 +1,36 @@
 """Save trained models where other tools can load them.
 
-- `export_hf`: dense -> `LlamaForCausalLM`, MoE -> `MixtralForCausalLM`, written
-  with `save_pretrained` so `transformers.AutoModelForCausalLM.from_pretrained(dir)`
-  loads it; a tokenizer folder (`tokenizer.json`, and `tokenizer_config.json` when
-  present, as `runtime.tokenizer` writes), when given, is saved beside it as a
-  fast tokenizer. MoLE has no Hugging Face counterpart and is written natively.
+- `export_hf`: a Hugging Face checkpoint directory, written with `save_pretrained`
+  so `transformers.AutoModelForCausalLM.from_pretrained(dir)` loads it; a
+  tokenizer folder (`tokenizer.json`, and `tokenizer_config.json` when present,
+  as `runtime.tokenizer` writes), when given, is saved beside it as a fast
+  tokenizer. One adapter per kind says how it maps onto Hugging Face: dense ->
+  `LlamaForCausalLM`, MoE -> `MixtralForCausalLM`. MoLE has none (no Hugging
+  Face architecture factors experts through a shared basis): it is written natively.
 - `save_native` / `load_native`: mixc's own format for every kind: `model.json`
   (the `ModelConfig`) and `model.safetensors`.
 
 Both build the directory beside its final path and rename it into place
-(`mixc.atomic`), so a directory that exists is complete. Weights are split, renamed, and q/k rows
-reordered for Hugging Face's half-split rotary convention; experts already use
-Mixtral's fused layout. This
-module does not train and does not read token stores.
+(`mixc.atomic`), so a directory that exists is complete. Weights are split and
+renamed, and q/k rows reordered for Hugging Face's half-split rotary convention;
+experts already use Mixtral's fused layout. This module does not train and does
+not read token stores.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from abc import ABC, abstractmethod
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch import nn
 
 from mixc.atomic import atomic_directory
-from mixc.runtime.models.common import ModelConfig, RouterConfig, Transformer
+from mixc.runtime.models import ModelConfig, RouterConfig, Transformer
 from mixc.shape import ModelShape
 
 NATIVE_CONFIG = "model.json"
@@ -37,10 +42,74 @@ class ExportError(ValueError):
     """A model that cannot be written in the requested format, or a directory that cannot be read."""
 
 
-def hf_config(model: Transformer):
-    """The LlamaConfig or MixtralConfig describing `model`."""
-    import transformers
+class HFAdapter(ABC):
+    """How one model kind maps onto a Hugging Face architecture: its config and its feed-forward's weights.
+    Everything else (embedding, attention, norms, head) maps the same way for every kind."""
 
+    architecture: str  # the transformers model class, e.g. "LlamaForCausalLM"
+
+    @abstractmethod
+    def config(self, config: ModelConfig, common: dict[str, Any]) -> Any:
+        """The transformers config: `common` (the fields every decoder shares) plus the kind's own."""
+
+    @abstractmethod
+    def feed_forward(self, ffn: nn.Module) -> dict[str, torch.Tensor]:
+        """One block's feed-forward weights, named relative to the layer (`mlp.*`)."""
+
+
+class LlamaAdapter(HFAdapter):
+    """dense -> LlamaForCausalLM: the fused gate/up rows split into gate_proj and up_proj."""
+
+    architecture = "LlamaForCausalLM"
+
+    def config(self, config: ModelConfig, common: dict[str, Any]) -> Any:
+        import transformers
+
+        return transformers.LlamaConfig(**common, attention_bias=False, mlp_bias=False)
+
+    def feed_forward(self, ffn: nn.Module) -> dict[str, torch.Tensor]:
+        gate, up = ffn.gate_up.weight.chunk(2)
+        return {"mlp.gate_proj.weight": gate, "mlp.up_proj.weight": up, "mlp.down_proj.weight": ffn.down.weight}
+
+
+class MixtralAdapter(HFAdapter):
+    """moe -> MixtralForCausalLM: our routing is Mixtral's and our expert tensors are in its fused layout."""
+
+    architecture = "MixtralForCausalLM"
+
+    def config(self, config: ModelConfig, common: dict[str, Any]) -> Any:
+        import transformers
+
+        shape = config.shape
+        if shape.shared_expert:
+            raise ExportError("shared_expert: MixtralForCausalLM has no shared expert; use the native format")
+        return transformers.MixtralConfig(
+            **common,
+            num_local_experts=shape.experts,
+            num_experts_per_tok=shape.top_k,
+            router_aux_loss_coef=config.router.load_balance_coef,
+        )
+
+    def feed_forward(self, ffn: nn.Module) -> dict[str, torch.Tensor]:
+        return {"mlp.gate.weight": ffn.router.weight, "mlp.experts.gate_up_proj": ffn.gate_up,
+                "mlp.experts.down_proj": ffn.down}
+
+
+HF_ADAPTERS: dict[str, HFAdapter] = {"dense": LlamaAdapter(), "moe": MixtralAdapter()}
+# Kinds without a Hugging Face counterpart, and why: export_hf refuses them with this reason.
+NO_HF_COUNTERPART = {"mole": "no Hugging Face architecture factors experts through a shared basis (W_i = A_i B)"}
+
+
+def hf_adapter(kind: str) -> HFAdapter:
+    """The adapter for `kind`; an ExportError naming the kind when it has none."""
+    if kind not in HF_ADAPTERS:
+        why = NO_HF_COUNTERPART.get(kind, "no adapter is registered for it")
+        raise ExportError(f"kind: {kind} models have no Hugging Face counterpart ({why}); use the native format")
+    return HF_ADAPTERS[kind]
+
+
+def hf_config(model: Transformer) -> Any:
+    """The transformers config (LlamaConfig, MixtralConfig) describing `model`."""
     shape, config = model.config.shape, model.config
     common = dict(
         vocab_size=shape.vocab,
@@ -59,18 +128,7 @@ def hf_config(model: Transformer):
         bos_token_id=None,
         eos_token_id=None,
     )
-    if shape.kind == "dense":
-        return transformers.LlamaConfig(**common, attention_bias=False, mlp_bias=False)
-    if shape.kind == "moe":
-        if shape.shared_expert:
-            raise ExportError("shared_expert: MixtralForCausalLM has no shared expert; use the native format")
-        return transformers.MixtralConfig(
-            **common,
-            num_local_experts=shape.experts,
-            num_experts_per_tok=shape.top_k,
-            router_aux_loss_coef=config.router.load_balance_coef,
-        )
-    raise ExportError(f"kind: {shape.kind} models have no Hugging Face counterpart; use the native format")
+    return hf_adapter(shape.kind).config(config, common)
 
 
 def _half_split_rows(weight: torch.Tensor, head_dim: int) -> torch.Tensor:
@@ -79,56 +137,47 @@ def _half_split_rows(weight: torch.Tensor, head_dim: int) -> torch.Tensor:
     return weight.view(-1, head_dim // 2, 2, d_in).transpose(1, 2).reshape(-1, d_in)
 
 
-def hf_state_dict(model: Transformer) -> dict[str, torch.Tensor]:
-    """Our parameters under Llama/Mixtral names (q/k/v and gate/up split apart)."""
-    shape = model.config.shape
+def _attention_state(block: nn.Module, shape: ModelShape) -> dict[str, torch.Tensor]:
+    """One block's norms and attention under Llama/Mixtral names (q/k/v split apart), relative to the layer."""
     q_rows, kv_rows = shape.heads * shape.head_dim, shape.kv_heads * shape.head_dim
+    q, k, v = block.attn.qkv.weight.split([q_rows, kv_rows, kv_rows])
+    return {
+        "input_layernorm.weight": block.attn_norm.weight,
+        "post_attention_layernorm.weight": block.ffn_norm.weight,
+        "self_attn.q_proj.weight": _half_split_rows(q, shape.head_dim),
+        "self_attn.k_proj.weight": _half_split_rows(k, shape.head_dim),
+        "self_attn.v_proj.weight": v,
+        "self_attn.o_proj.weight": block.attn.out.weight,
+    }
+
+
+def hf_state_dict(model: Transformer) -> dict[str, torch.Tensor]:
+    """Our parameters under the Hugging Face names of the kind's architecture."""
+    shape = model.config.shape
+    adapter = hf_adapter(shape.kind)
     out = {
         "model.embed_tokens.weight": model.embed.weight,
         "model.norm.weight": model.norm.weight,
         "lm_head.weight": model.head.weight,  # the same tensor as the embedding when tied
     }
     for i, block in enumerate(model.blocks):
-        p = f"model.layers.{i}."
-        q, k, v = block.attn.qkv.weight.split([q_rows, kv_rows, kv_rows])
-        q, k = _half_split_rows(q, shape.head_dim), _half_split_rows(k, shape.head_dim)
-        out |= {
-            p + "input_layernorm.weight": block.attn_norm.weight,
-            p + "post_attention_layernorm.weight": block.ffn_norm.weight,
-            p + "self_attn.q_proj.weight": q,
-            p + "self_attn.k_proj.weight": k,
-            p + "self_attn.v_proj.weight": v,
-            p + "self_attn.o_proj.weight": block.attn.out.weight,
-        }
-        if shape.kind == "dense":
-            gate, up = block.ffn.gate_up.weight.chunk(2)
-            out |= {
-                p + "mlp.gate_proj.weight": gate,
-                p + "mlp.up_proj.weight": up,
-                p + "mlp.down_proj.weight": block.ffn.down.weight,
-            }
-        else:
-            out |= {
-                p + "mlp.gate.weight": block.ffn.router.weight,
-                p + "mlp.experts.gate_up_proj": block.ffn.gate_up,
-                p + "mlp.experts.down_proj": block.ffn.down,
-            }
+        layer = _attention_state(block, shape) | adapter.feed_forward(block.ffn)
+        out |= {f"model.layers.{i}.{name}": tensor for name, tensor in layer.items()}
     return {k: v.detach().contiguous() for k, v in out.items()}
 
 
-def to_hf(model: Transformer):
-    """An in-memory LlamaForCausalLM / MixtralForCausalLM with `model`'s weights."""
+def to_hf(model: Transformer) -> Any:
+    """An in-memory Hugging Face model (LlamaForCausalLM, MixtralForCausalLM) with `model`'s weights."""
     import transformers
 
-    config = hf_config(model)
-    cls = transformers.LlamaForCausalLM if model.config.shape.kind == "dense" else transformers.MixtralForCausalLM
-    hf = cls(config)
+    architecture = getattr(transformers, hf_adapter(model.config.shape.kind).architecture)
+    hf = architecture(hf_config(model))
     hf.load_state_dict(hf_state_dict(model), strict=True)
     return hf.eval()
 
 
 def export_hf(model: Transformer, out_dir: Path, tokenizer_dir: Path | None = None) -> Path:
-    """Write `model` (dense or MoE) as a Hugging Face checkpoint directory, with its tokenizer."""
+    """Write `model` (a kind with an adapter) as a Hugging Face checkpoint directory, with its tokenizer."""
     hf = to_hf(model)
     with atomic_directory(out_dir) as tmp:
         hf.save_pretrained(tmp)
@@ -137,13 +186,13 @@ def export_hf(model: Transformer, out_dir: Path, tokenizer_dir: Path | None = No
 
             PreTrainedTokenizerFast.from_pretrained(str(tokenizer_dir)).save_pretrained(tmp)
     return Path(out_dir)
-
-
 def config_to_dict(config: ModelConfig) -> dict:
+    """`config` as the plain JSON object `model.json` holds."""
     return asdict(config)
 
 
 def config_from_dict(data: dict) -> ModelConfig:
+    """The ModelConfig `config_to_dict` wrote."""
     data = dict(data)
     shape = ModelShape.from_dict(data.pop("shape"))
     router = RouterConfig(**data.pop("router", {}))

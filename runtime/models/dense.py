@@ -1,18 +1,18 @@
-"""The dense decoder: every block's feed-forward is one SwiGLU MLP. Nothing else lives here."""
+"""The dense kind: every block's feed-forward is one SwiGLU MLP. Nothing else lives here."""
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from mixc.runtime.models.common import ModelConfig, SwiGLU, Transformer
+from mixc.runtime.models.layers import SwiGLU
+from mixc.runtime.models.transformer import ModelConfig
 
 
 class DenseFeedForward(SwiGLU):
+    """A SwiGLU of width `ffn_hidden`, with no auxiliary loss."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config.shape.d_model, config.shape.ffn_hidden)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return super().forward(x), x.new_zeros((), dtype=torch.float32)
-
-
-class DenseTransformer(Transformer):
-    def make_ffn(self, config: ModelConfig) -> nn.Module:
-        return DenseFeedForward(config.shape.d_model, config.shape.ffn_hidden)

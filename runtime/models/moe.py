@@ -1,146 +1,21 @@
-"""The mixture-of-experts decoder: top-k routed SwiGLU experts, dropless.
+"""The mixture-of-experts kind: top-k routed SwiGLU experts, dropless, optionally a shared expert.
 
-Routing follows Mixtral (softmax over all experts in fp32, keep the top k,
-renormalise their weights), so a trained model exports to MixtralForCausalLM
-unchanged. Tokens are sorted by expert and every expert runs one matmul over its
-contiguous slice: `torch._grouped_mm` does all experts in one call; where it is
-missing (or rows are not 16-byte aligned) a per-expert loop writes each slice in
-place. No token is dropped and no
-capacity factor is needed. Auxiliary losses: Switch load balancing
-(Fedus et al. 2021, eq. 4) and the router z-loss (Zoph et al. 2022, eq. 5).
-The MoLE model (`mole.py`) reuses the router and the expert matmul from here.
+Experts are stored like Mixtral's fused tensors, gate_up [E, 2f, d] (gate rows
+first) and down [E, d, f], so `runtime/export.py` writes a MixtralForCausalLM by
+renaming. Routing and the expert matmul are in `experts.py`, shared with MoLE.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from mixc.runtime.models.common import ModelConfig, RouterConfig, SwiGLU, Transformer
-
-HAS_GROUPED_MM = hasattr(torch, "_grouped_mm")
-
-
-class Routing(NamedTuple):
-    token_of: torch.Tensor  # [N k] source token of each expert-sorted row
-    weights: torch.Tensor  # [N k, 1] routing weight of each sorted row
-    counts: torch.Tensor  # [E] rows per expert
-    aux: torch.Tensor  # weighted load-balance + z loss (scalar, fp32)
-
-
-class Router(nn.Module):
-    def __init__(self, d_model: int, experts: int, top_k: int, config: RouterConfig):
-        super().__init__()
-        self.experts, self.top_k, self.config = experts, top_k, config
-        self.weight = nn.Parameter(torch.empty(experts, d_model))
-
-    def forward(self, x: torch.Tensor) -> Routing:
-        """x [N, d] -> which expert each token-slot goes to, sorted by expert."""
-        logits = F.linear(x, self.weight).float()
-        probs = logits.softmax(dim=-1)
-        top_w, top_i = probs.topk(self.top_k, dim=-1)
-        top_w = top_w / top_w.sum(dim=-1, keepdim=True)
-        flat = top_i.flatten()
-        order = flat.argsort(stable=True)
-        # scatter_add rather than bincount: a fixed output shape keeps torch.compile happy.
-        counts = torch.zeros(self.experts, dtype=torch.int64, device=x.device).scatter_add_(
-            0, flat, torch.ones_like(flat)
-        )
-        fraction = counts.float() / flat.numel()
-        load_balance = self.experts * (fraction * probs.mean(dim=0)).sum()
-        z_loss = logits.logsumexp(dim=-1).square().mean()
-        aux = self.config.load_balance_coef * load_balance + self.config.z_loss_coef * z_loss
-        return Routing(order // self.top_k, top_w.flatten()[order].unsqueeze(-1), counts, aux)
-
-
-def _grouped(x: torch.Tensor, out_features: int, grouped: bool) -> bool:
-    """Whether _grouped_mm can take this call: asked for, present, 16-byte aligned rows."""
-    size = x.element_size()
-    return grouped and HAS_GROUPED_MM and (x.shape[1] * size) % 16 == 0 and (out_features * size) % 16 == 0
-
-
-def _loop_matmul(a: torch.Tensor, b: torch.Tensor, counts: torch.Tensor, transpose_b: bool) -> torch.Tensor:
-    """Each expert's rows of a times b[e] (or b[e].T), written in place: no copies, no concatenation."""
-    out = a.new_empty(a.shape[0], b.shape[1] if transpose_b else b.shape[2])
-    start = 0
-    for e, n in enumerate(counts.tolist()):
-        torch.mm(a[start : start + n], b[e].T if transpose_b else b[e], out=out[start : start + n])
-        start += n
-    return out
-
-
-@torch.library.custom_op("mixc::expert_matmul", mutates_args=())
-def _expert_matmul(x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool) -> torch.Tensor:
-    if _grouped(x, weight.shape[1], grouped):
-        return torch._grouped_mm(x, weight.transpose(1, 2), offs=counts.cumsum(0).to(torch.int32))
-    return _loop_matmul(x, weight, counts, transpose_b=True)
-
-
-@_expert_matmul.register_fake
-def _(x, weight, counts, grouped):
-    return x.new_empty(x.shape[0], weight.shape[1])
-
-
-def _expert_matmul_setup(ctx, inputs, output):
-    x, weight, counts, grouped = inputs
-    ctx.save_for_backward(x, weight, counts)
-    ctx.grouped = grouped
-
-
-@torch.library.custom_op("mixc::expert_matmul_backward", mutates_args=())
-def _expert_matmul_grads(
-    grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    grad = grad.contiguous()  # _grouped_mm's backward cannot take stride-0 gradients
-    if _grouped(x, weight.shape[1], grouped):
-        offsets = counts.cumsum(0).to(torch.int32)
-        grad_w = torch._grouped_mm(grad.T.contiguous(), x, offs=offsets)  # [E, out, in]
-        return torch._grouped_mm(grad, weight, offs=offsets), grad_w
-    grad_w = torch.empty_like(weight)
-    start = 0
-    for e, n in enumerate(counts.tolist()):
-        torch.mm(grad[start : start + n].T, x[start : start + n], out=grad_w[e])
-        start += n
-    return _loop_matmul(grad, weight, counts, transpose_b=False), grad_w
-
-
-@_expert_matmul_grads.register_fake
-def _(grad, x, weight, counts, grouped):
-    return torch.empty_like(x), torch.empty_like(weight)
-
-
-def _expert_matmul_backward(ctx, grad):
-    x, weight, counts = ctx.saved_tensors
-    grad_x, grad_w = _expert_matmul_grads(grad, x, weight, counts, ctx.grouped)
-    return grad_x, grad_w, None, None
-
-
-_expert_matmul.register_autograd(_expert_matmul_backward, setup_context=_expert_matmul_setup)
-
-
-def expert_matmul(x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, grouped: bool) -> torch.Tensor:
-    """Rows of x sorted by expert, weight [E, out, in] -> x_e @ weight[e].T for each expert's rows.
-
-    A custom op, so torch.compile treats it as one opaque call (its tracer cannot take
-    fp32 `_grouped_mm` nor the loop's data-dependent split); under autocast both sides
-    are cast to the autocast dtype, which the op itself would not do."""
-    device = x.device.type
-    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
-    return _expert_matmul(x.to(dtype), weight.to(dtype), counts, grouped)
-
-
-def combine(y: torch.Tensor, routing: Routing, tokens: int) -> torch.Tensor:
-    """Weight each expert output row and sum the k rows of every token back into place."""
-    out = y.new_zeros(tokens, y.shape[-1])
-    return out.index_add_(0, routing.token_of, y * routing.weights.to(y.dtype))
+from mixc.runtime.models.experts import Router, expert_swiglu
+from mixc.runtime.models.layers import Init, SwiGLU
+from mixc.runtime.models.transformer import ModelConfig
 
 
 class MoEFeedForward(nn.Module):
-    """Experts stored like Mixtral's fused tensors: gate_up [E, 2f, d] (gate rows first), down [E, d, f]."""
-
     def __init__(self, config: ModelConfig):
         super().__init__()
         s = config.shape
@@ -150,23 +25,18 @@ class MoEFeedForward(nn.Module):
         self.down = nn.Parameter(torch.empty(s.experts, s.d_model, s.ffn_hidden))
         self.shared = SwiGLU(s.d_model, s.ffn_hidden) if s.shared_expert else None
 
-    def experts_input(self, x: torch.Tensor, routing: Routing) -> tuple[torch.Tensor, torch.Tensor]:
-        """The sorted rows the experts' gate/up weights multiply, and those weights."""
-        return x[routing.token_of], self.gate_up
+    def reset_parameters(self, init: Init) -> None:
+        # Parameter order (own tensors, then router, then shared expert): the order of the draws.
+        nn.init.normal_(self.gate_up, 0.0, init.std)
+        nn.init.normal_(self.down, 0.0, init.out)
+        self.router.reset_parameters(init)
+        if self.shared is not None:
+            self.shared.reset_parameters(init)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        shape = x.shape
-        x = x.reshape(-1, shape[-1])
-        routing = self.router(x)
-        rows, gate_up = self.experts_input(x, routing)
-        gate, up = expert_matmul(rows, gate_up, routing.counts, self.grouped).chunk(2, dim=-1)
-        y = expert_matmul(F.silu(gate) * up, self.down, routing.counts, self.grouped)
-        out = combine(y, routing, x.shape[0])
+        flat = x.reshape(-1, x.shape[-1])  # [N, d]
+        routing = self.router(flat)
+        out = expert_swiglu(flat[routing.token_of], self.gate_up, self.down, routing, flat.shape[0], self.grouped)
         if self.shared is not None:
-            out = out + self.shared(x)
-        return out.view(shape), routing.aux
-
-
-class MoETransformer(Transformer):
-    def make_ffn(self, config: ModelConfig) -> nn.Module:
-        return MoEFeedForward(config)
+            out = out + self.shared(flat)
+        return out.view(x.shape), routing.aux

@@ -1,12 +1,13 @@
-"""The Mixture of Latent Experts decoder, and conversion of a trained MoE into one.
+"""The Mixture of Latent Experts kind, and conversion of a trained MoE into one.
 
 In an MoE layer every expert i owns full gate and up matrices [f, d]. MoLE
 (after Liu et al. 2025, "Mixture of Latent Experts") factors them through one
 latent basis B [r, d] shared by all experts of the layer: W_i = A_i B, with a
 per-expert A_i [2f, r] holding the expert's gate and up rows. Each token is
 projected into the latent space once (z = B x), and experts then work in r
-dimensions; the down projections [d, f] stay per expert. Routing, sorting and
-the expert matmul are the MoE ones (`moe.py`).
+dimensions; the down projections [d, f] stay per expert. The router, the expert
+matmul and the optional shared expert are the same parts MoE uses (`experts.py`,
+`layers.py`); MoLE composes them, it does not extend the MoE feed-forward.
 
 Parameter count of one MoLE feed-forward (d = d_model, f = expert width,
 E = experts, k = top_k, r = rank, plus 3 d f when there is a shared expert):
@@ -29,26 +30,41 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from mixc.runtime.models.common import ModelConfig, Transformer
-from mixc.runtime.models.moe import MoEFeedForward, MoETransformer, Routing
+from mixc.runtime.models.experts import Router, expert_swiglu
+from mixc.runtime.models.layers import Init, SwiGLU
+from mixc.runtime.models.transformer import ModelConfig, Transformer
 
 
-class MoLEFeedForward(MoEFeedForward):
+class MoLEFeedForward(nn.Module):
     def __init__(self, config: ModelConfig):
-        super().__init__(config)
+        super().__init__()
         s = config.shape
-        del self.gate_up
+        self.grouped = config.router.grouped_mm
+        self.router = Router(s.d_model, s.experts, s.top_k, config.router)
+        self.down = nn.Parameter(torch.empty(s.experts, s.d_model, s.ffn_hidden))
         self.basis = nn.Parameter(torch.empty(s.rank, s.d_model))
         self.latent_gate_up = nn.Parameter(torch.empty(s.experts, 2 * s.ffn_hidden, s.rank))
+        self.shared = SwiGLU(s.d_model, s.ffn_hidden) if s.shared_expert else None
 
-    def experts_input(self, x: torch.Tensor, routing: Routing) -> tuple[torch.Tensor, torch.Tensor]:
-        # Project every token once, before it is copied k times for its experts.
-        return (x @ self.basis.T)[routing.token_of], self.latent_gate_up
+    def reset_parameters(self, init: Init) -> None:
+        # Parameter order (own tensors, then router, then shared expert): the order of the draws.
+        nn.init.normal_(self.down, 0.0, init.out)
+        # Orthonormal basis rows, so W_i = A_i B starts distributed like A_i.
+        nn.init.orthogonal_(self.basis)
+        nn.init.normal_(self.latent_gate_up, 0.0, init.std)
+        self.router.reset_parameters(init)
+        if self.shared is not None:
+            self.shared.reset_parameters(init)
 
-
-class MoLETransformer(Transformer):
-    def make_ffn(self, config: ModelConfig) -> nn.Module:
-        return MoLEFeedForward(config)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        flat = x.reshape(-1, x.shape[-1])  # [N, d]
+        routing = self.router(flat)
+        # Project every token once, before it is copied k times for its experts: [N k, r].
+        latent = (flat @ self.basis.T)[routing.token_of]
+        out = expert_swiglu(latent, self.latent_gate_up, self.down, routing, flat.shape[0], self.grouped)
+        if self.shared is not None:
+            out = out + self.shared(flat)
+        return out.view(x.shape), routing.aux
 
 
 def latent_factors(gate_up: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,9 +76,11 @@ def latent_factors(gate_up: torch.Tensor, rank: int) -> tuple[torch.Tensor, torc
 
 
 @torch.no_grad()
-def moe_to_mole(moe: MoETransformer, rank: int) -> MoLETransformer:
+def moe_to_mole(moe: Transformer, rank: int) -> Transformer:
     """A MoLE model whose experts are the rank-`rank` factorisation of `moe`'s; all other
     weights (attention, norms, routers, down projections, shared experts) are copied."""
+    if moe.config.shape.kind != "moe":
+        raise ValueError(f"moe_to_mole converts a moe model, not a {moe.config.shape.kind} one")
     config = replace(moe.config, shape=replace(moe.config.shape, kind="mole", rank=rank))
     mole = config.build()
     state = {k: v for k, v in moe.state_dict().items() if not k.endswith(".ffn.gate_up")}

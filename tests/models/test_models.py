@@ -101,14 +101,14 @@ def test_truncated_factors_are_the_best_rank_r_approximation():
 
 
 def test_chunked_cross_entropy_matches_plain_over_many_chunks(monkeypatch):
-    from mixc.runtime.models import common
-    from mixc.runtime.models.common import linear_cross_entropy
+    from mixc.runtime.models import loss
+    from mixc.runtime.models.loss import linear_cross_entropy
 
     g = torch.Generator().manual_seed(4)
     h = torch.randn(300, 8, dtype=torch.float64, generator=g, requires_grad=True)
     w = torch.randn(20000, 8, dtype=torch.float64, generator=g, requires_grad=True)
     t = torch.randint(0, 20000, (300,), generator=g)
-    monkeypatch.setattr(common, "CHUNK_ELEMENTS_CPU", 17 * 20000)  # 17 rows per chunk, a ragged last one
+    monkeypatch.setattr(loss, "CHUNK_ELEMENTS_CPU", 17 * 20000)  # 17 rows per chunk, a ragged last one
     (3 * linear_cross_entropy(h, w, t)).backward()
     h2, w2 = h.detach().clone().requires_grad_(), w.detach().clone().requires_grad_()
     plain = torch.nn.functional.cross_entropy(h2 @ w2.T, t)
