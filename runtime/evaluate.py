@@ -9,24 +9,24 @@ does not train and does not write checkpoints.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
+from mixc.atomic import write_json
 from mixc.jobfile import JobError
 from mixc.jobs import EvalJob
+from mixc.runtime.device import autocast, device_for
+from mixc.runtime.export import ExportError, load_native
+from mixc.runtime.sampler import valid_windows
 
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, store: str, sources: list[str], tokens: int, batch_size: int,
              device: torch.device) -> dict[str, dict[str, float]]:
     """{source: {"loss": mean nats per predicted token, "tokens": predicted tokens}} on each valid split."""
-    from mixc.runtime.sampler import valid_windows
-
     was_training = model.training
     model.eval()
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     seq_len = model.config.shape.seq_len
     results = {}
     for source in sources:
@@ -34,7 +34,7 @@ def evaluate(model: torch.nn.Module, store: str, sources: list[str], tokens: int
         total = 0.0
         for start in range(0, len(windows), batch_size):
             part = windows[start : start + batch_size].to(device)
-            with autocast:
+            with autocast(device):
                 ce = model(part[:, :-1], part[:, 1:]).ce
             total += ce.item() * part.shape[0]  # each window predicts seq_len tokens
         results[source] = {"loss": total / len(windows), "tokens": len(windows) * seq_len}
@@ -43,10 +43,7 @@ def evaluate(model: torch.nn.Module, store: str, sources: list[str], tokens: int
 
 
 def run(job: EvalJob) -> None:
-    from mixc.atomic import write_json
-    from mixc.runtime.export import ExportError, load_native
-    from mixc.runtime.train import device_for
-
+    """Evaluate the job's native model on each source's valid split; write `<output>/eval.json`."""
     device = device_for(job.device)
     try:
         model = load_native(Path(job.model)).to(device)

@@ -7,6 +7,10 @@ torchrun. Batches come from `MixtureSampler.batch(step)`, a pure function of the
 step, so a run resumed from a checkpoint (model, optimizer, sampler, RNG) computes
 exactly what the uninterrupted run would have: on CPU its losses are bit-identical.
 
+`train(job)` reads as its stages (`Trainer`): setup, resume, parallelize, train
+(every step `train_step` -> `forward_backward_step`, then a checkpoint when due),
+finish (evaluate, save the model, write the metrics).
+
 Output directory (`output`):
     checkpoints/step-NNNNNNNN/   the newest two checkpoints (runtime.checkpoint)
     model/                       the trained model, native format (runtime.export)
@@ -21,20 +25,23 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from mixc.atomic import write_json
 from mixc.jobfile import JobError
 from mixc.jobs import TrainJob
-from mixc.runtime import checkpoint
+from mixc.runtime import checkpoint, evaluate
+from mixc.runtime.device import autocast, device_for, init_distributed
+from mixc.runtime.export import HF_ADAPTERS, export_hf, save_native
+from mixc.runtime.models import ModelConfig, RouterConfig, Transformer
+from mixc.runtime.sampler import MixtureSampler
 
 
 def mixture_weights(job: TrainJob) -> list[float]:
@@ -63,39 +70,6 @@ def lr_at(job: TrainJob, step: int) -> float:
     span = max(1, job.steps - job.warmup_steps)
     progress = min(1.0, (step - job.warmup_steps) / span)
     return job.min_lr + 0.5 * (job.lr - job.min_lr) * (1 + math.cos(math.pi * progress))
-
-
-@dataclass(frozen=True)
-class Dist:
-    """Where this process stands in a torchrun launch (world 1 when run alone)."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def _init_distributed(device: torch.device) -> Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return Dist()
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def device_for(name: str) -> torch.device:
-    """The device for a job's `device` field: cpu, cuda, or auto (CUDA when present)."""
-    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise JobError("device: cuda was asked for but torch sees no CUDA device")
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cpu")
 
 
 class Progress:
@@ -148,128 +122,185 @@ def kept_message(last_saved: Path | None) -> str:
     return f"the last good checkpoint is {last_saved}" if last_saved else "no checkpoint had been written"
 
 
-class StopTraining(Exception):
-    """Raised by a `stop_after` hook: ends the run abruptly, as a kill would (tests use it)."""
+def build_model(job: TrainJob) -> Transformer:
+    """The job's model, initialised from torch's generator (seed it first)."""
+    router = RouterConfig(job.load_balance_coef, job.z_loss_coef)
+    return ModelConfig(job.model, rope_theta=job.rope_theta, router=router).build()
 
 
-def train(job: TrainJob, stop_after: int | None = None) -> dict[str, Any]:
-    """Run (or resume) the job; returns the metrics also written to `<output>/metrics.json`.
-
-    `stop_after` ends the process's work right after that many steps of this run,
-    without any checkpoint or output, exactly as a kill at that point would."""
-    from mixc.runtime.export import export_hf, save_native
-    from mixc.runtime.models import ModelConfig, RouterConfig
-    from mixc.runtime.sampler import MixtureSampler
-
-    device = device_for(job.device)
-    dist = _init_distributed(device)
-    if job.batch_size % (job.micro_batch * dist.world):
-        raise JobError(f"batch_size {job.batch_size} is not divisible by micro_batch {job.micro_batch} "
-                       f"x {dist.world} processes")
-    out = Path(job.output)
-    progress = Progress(job.steps, job.log_every, enabled=dist.main)
-    torch.manual_seed(job.seed)
-
-    model = ModelConfig(job.model, rope_theta=job.rope_theta,
-                        router=RouterConfig(job.load_balance_coef, job.z_loss_coef)).build().to(device)
+def build_optimizer(job: TrainJob, model: Transformer) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on norms)."""
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW(
+    return torch.optim.AdamW(
         [{"params": decay, "weight_decay": job.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=job.lr, betas=(job.beta1, job.beta2), fused=True,
     )
-    sampler = MixtureSampler(job.store, job.sources, mixture_weights(job), job.model.seq_len, job.batch_size, job.seed)
 
-    start_step, curve, wall_before = 0, [], 0.0
-    resumed = checkpoint.latest(out / "checkpoints", progress.say)
-    if resumed is not None:
+
+StepCallback = Callable[[int, float], None]  # (steps done, that step's loss), after its checkpoint
+
+
+class Trainer:
+    """One process's run of a train job, as stages: setup (here), resume, parallelize, train
+    (each step: train_step -> forward_backward_step, then a checkpoint when due), finish."""
+
+    def __init__(self, job: TrainJob):
+        self.job = job
+        self.device = device_for(job.device)
+        self.dist = init_distributed(self.device)
+        if job.batch_size % (job.micro_batch * self.dist.world):
+            raise JobError(f"batch_size {job.batch_size} is not divisible by micro_batch {job.micro_batch} "
+                           f"x {self.dist.world} processes")
+        self.out = Path(job.output)
+        self.progress = Progress(job.steps, job.log_every, enabled=self.dist.main)
+        torch.manual_seed(job.seed)
+        self.model = build_model(job).to(self.device)
+        self.optimizer = build_optimizer(job, self.model)
+        self.sampler = MixtureSampler(job.store, job.sources, mixture_weights(job), job.model.seq_len,
+                                      job.batch_size, job.seed)
+        self.compiled = job.compile if job.compile is not None else self.device.type == "cuda"
+        self.net: Callable = self.model  # what the steps call: the model, compiled and/or DDP-wrapped
+        self.rows = job.batch_size // self.dist.world  # this process's share of every batch
+        self.micro_steps = self.rows // job.micro_batch
+        self.tokens_per_step = job.batch_size * job.model.seq_len
+        self.start_step, self.curve, self.wall_before = 0, [], 0.0
+        self.last_saved: Path | None = None
+        self.started = 0.0  # perf_counter when this run's first step started
+
+    def resume(self) -> None:
+        """Continue from the newest readable checkpoint, if any: model, optimizer, sampler, RNG, curve."""
+        resumed = checkpoint.latest(self.out / "checkpoints", self.progress.say)
+        if resumed is None:
+            return
         state = resumed.state
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        sampler.load_state_dict(json.loads(state["sampler"]))
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.sampler.load_state_dict(json.loads(state["sampler"]))
         _set_rng_state(state["rng"])
-        start_step, curve, wall_before = resumed.step, json.loads(state["curve"]), float(state["wall_time_s"])
-        progress.say(f"resuming from {resumed.path} (step {start_step} of {job.steps})")
+        self.start_step, self.curve = resumed.step, json.loads(state["curve"])
+        self.wall_before, self.last_saved = float(state["wall_time_s"]), resumed.path
+        self.progress.say(f"resuming from {resumed.path} (step {self.start_step} of {self.job.steps})")
 
-    use_compile = job.compile if job.compile is not None else device.type == "cuda"
-    net: Callable = torch.compile(model) if use_compile else model
-    if dist.world > 1:
-        from torch.nn.parallel import DistributedDataParallel
+    def parallelize(self) -> None:
+        """Wrap the (resumed) model: torch.compile when asked, DDP when launched by torchrun."""
+        net = torch.compile(self.model) if self.compiled else self.model
+        if self.dist.world > 1:
+            net = DistributedDataParallel(net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.net = net
 
-        net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext())
-    rows = job.batch_size // dist.world
-    micro_steps = rows // job.micro_batch
-    tokens_per_step = job.batch_size * job.model.seq_len
-    started = time.perf_counter()
+    def train(self, on_step: StepCallback | None = None) -> None:
+        """Every remaining step: train_step, a checkpoint when one is due, then `on_step`."""
+        job = self.job
+        self.started = time.perf_counter()
+        for step in range(self.start_step, job.steps):
+            loss = self.train_step(step)
+            done = step + 1
+            if self.dist.main and (done % job.checkpoint_every == 0 or done == job.steps):
+                self.save_checkpoint(done)
+            if on_step is not None:
+                on_step(done, loss)
+        self.progress.close()
 
-    def save_checkpoint(step: int) -> Path:
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "sampler": json.dumps(sampler.state_dict()), "rng": _rng_state(), "curve": json.dumps(curve),
-                 "wall_time_s": wall_before + time.perf_counter() - started}
-        return checkpoint.save(out / "checkpoints", step, state)
-
-    last_saved = resumed.path if resumed is not None else None
-    for step in range(start_step, job.steps):
-        lr = lr_at(job, step)
-        for group in optimizer.param_groups:
+    def train_step(self, step: int) -> float:
+        """Optimizer step `step` (0-based) on this process's rows of the step's batch; returns the
+        loss (cross-entropy) averaged over all processes. A loss that is not finite stops the job."""
+        lr = lr_at(self.job, step)
+        for group in self.optimizer.param_groups:
             group["lr"] = lr
-        batch = torch.from_numpy(sampler.batch(step)[dist.rank * rows : (dist.rank + 1) * rows]).to(device)
-        total = torch.zeros((), device=device)
-        for m in range(micro_steps):
-            part = batch[m * job.micro_batch : (m + 1) * job.micro_batch]
-            sync = m == micro_steps - 1 or dist.world == 1
-            with (nullcontext() if sync else net.no_sync()), autocast:
-                output = net(part[:, :-1], part[:, 1:])
-            (output.loss / micro_steps).backward()
-            total += output.ce.detach() / micro_steps
-        if job.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), job.grad_clip)
-        if dist.world > 1:
+        rows = slice(self.dist.rank * self.rows, (self.dist.rank + 1) * self.rows)
+        total = self.forward_backward_step(torch.from_numpy(self.sampler.batch(step)[rows]).to(self.device))
+        if self.job.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.job.grad_clip)
+        if self.dist.world > 1:
             torch.distributed.all_reduce(total)
-            total /= dist.world
+            total /= self.dist.world
         loss = total.item()
         if not math.isfinite(loss):
-            raise JobError(f"loss is {loss} at step {step + 1}; stopping ({kept_message(last_saved)})")
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        curve.append([step + 1, loss])
-        elapsed = time.perf_counter() - started
-        progress.update(step, loss, lr, (step + 1 - start_step) * tokens_per_step / max(elapsed, 1e-9))
-        done = step + 1
-        if dist.main and (done % job.checkpoint_every == 0 or done == job.steps):
-            # A loss can be finite while the step it produced overflows the weights: never save those.
-            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-                raise JobError(f"weights are not finite after step {done}; stopping ({kept_message(last_saved)})")
-            last_saved = save_checkpoint(done)
-        if stop_after is not None and done - start_step >= stop_after:
-            raise StopTraining(f"stopped after step {done}")
-    progress.close()
+            raise JobError(f"loss is {loss} at step {step + 1}; stopping ({kept_message(self.last_saved)})")
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.curve.append([step + 1, loss])
+        elapsed = time.perf_counter() - self.started
+        self.progress.update(step, loss, lr, (step + 1 - self.start_step) * self.tokens_per_step / max(elapsed, 1e-9))
+        return loss
 
-    wall = wall_before + time.perf_counter() - started
-    metrics = {
-        "steps": job.steps, "tokens": job.steps * tokens_per_step, "wall_time_s": wall,
-        "tokens_per_s": job.steps * tokens_per_step / wall if wall > 0 else None,
-        "final_loss": curve[-1][1] if curve else None, "loss_curve": curve,
-        "epochs": sampler.epochs(), "world_size": dist.world, "device": device.type, "compiled": use_compile,
-        "resumed_from_step": start_step,
-    }
-    if dist.main:
-        if job.eval_tokens and job.eval_sources:
-            from mixc.runtime.evaluate import evaluate
+    def forward_backward_step(self, batch: torch.Tensor) -> torch.Tensor:
+        """Forward and backward over the micro-batches of `batch` [rows, seq_len + 1], gradients
+        accumulated (DDP averages them on the last one); returns their mean cross-entropy, detached."""
+        size, count = self.job.micro_batch, self.micro_steps
+        total = torch.zeros((), device=self.device)
+        for m in range(count):
+            part = batch[m * size : (m + 1) * size]
+            sync = m == count - 1 or self.dist.world == 1
+            with (nullcontext() if sync else self.net.no_sync()), autocast(self.device):
+                output = self.net(part[:, :-1], part[:, 1:])
+            (output.loss / count).backward()
+            total += output.ce.detach() / count
+        return total
 
-            metrics["eval"] = evaluate(model, job.store, job.eval_sources, job.eval_tokens, job.micro_batch, device)
-        tokenizer_dir = Path(job.tokenizer) if job.tokenizer else None
-        save_native(model, out / "model", tokenizer_dir)
-        if job.export:
-            if job.model.kind == "mole":
-                progress.say("export: MoLE has no Hugging Face counterpart; model/ holds it in the native format")
-            else:
-                export_hf(model, out / "hf", tokenizer_dir)
-        write_json(out / "metrics.json", metrics)
-    if dist.world > 1:
-        torch.distributed.barrier()
-    return metrics
+    def save_checkpoint(self, done: int) -> None:
+        """Checkpoint after `done` steps; weights that are no longer finite stop the job instead."""
+        # A loss can be finite while the step it produced overflows the weights: never save those.
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            raise JobError(f"weights are not finite after step {done}; stopping ({kept_message(self.last_saved)})")
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "sampler": json.dumps(self.sampler.state_dict()), "rng": _rng_state(),
+                 "curve": json.dumps(self.curve), "wall_time_s": self.wall_time()}
+        self.last_saved = checkpoint.save(self.out / "checkpoints", done, state)
+
+    def wall_time(self) -> float:
+        """Seconds of training so far, over every run of this job."""
+        return self.wall_before + time.perf_counter() - self.started
+
+    def evaluate(self) -> dict[str, dict[str, float]]:
+        """Valid-split loss of each eval source (the same figure an `eval` job gives)."""
+        job = self.job
+        return evaluate.evaluate(self.model, job.store, job.eval_sources, job.eval_tokens, job.micro_batch,
+                                 self.device)
+
+    def save_model(self) -> None:
+        """model/ in the native format; hf/ too when asked for and the kind has a Hugging Face counterpart."""
+        tokenizer_dir = Path(self.job.tokenizer) if self.job.tokenizer else None
+        save_native(self.model, self.out / "model", tokenizer_dir)
+        kind = self.job.model.kind
+        if self.job.export and kind in HF_ADAPTERS:
+            export_hf(self.model, self.out / "hf", tokenizer_dir)
+        elif self.job.export:
+            self.progress.say(f"export: {kind} models have no Hugging Face counterpart; "
+                              "model/ holds this one in the native format")
+
+    def finish(self) -> dict[str, Any]:
+        """Process 0 evaluates, saves the model and writes metrics.json, last; every process returns the metrics."""
+        job, dist = self.job, self.dist
+        wall, tokens = self.wall_time(), job.steps * self.tokens_per_step
+        metrics = {
+            "steps": job.steps, "tokens": tokens, "wall_time_s": wall,
+            "tokens_per_s": tokens / wall if wall > 0 else None,
+            "final_loss": self.curve[-1][1] if self.curve else None, "loss_curve": self.curve,
+            "epochs": self.sampler.epochs(), "world_size": dist.world, "device": self.device.type,
+            "compiled": self.compiled, "resumed_from_step": self.start_step,
+        }
+        if dist.main:
+            if job.eval_tokens and job.eval_sources:
+                metrics["eval"] = self.evaluate()
+            self.save_model()
+            write_json(self.out / "metrics.json", metrics)
+        if dist.world > 1:
+            torch.distributed.barrier()
+        return metrics
+
+
+def train(job: TrainJob, on_step: StepCallback | None = None) -> dict[str, Any]:
+    """Run (or resume) the job; returns the metrics also written to `<output>/metrics.json`.
+
+    `on_step(done, loss)` is called after every step (and its checkpoint, when one was due);
+    whatever it raises ends the run there, with no further checkpoint or output, as a kill would."""
+    trainer = Trainer(job)
+    trainer.resume()
+    trainer.parallelize()
+    trainer.train(on_step)
+    return trainer.finish()
 
 
 def run(job: TrainJob) -> None:

@@ -19,7 +19,16 @@ from conftest import REPO, run_job, train_job
 from mixc import jobfile
 from mixc.runtime import checkpoint
 from mixc.runtime.kinds import KINDS
-from mixc.runtime.train import StopTraining, train
+from mixc.runtime.train import train
+
+
+class Stop(Exception):
+    """Raised from an `on_step` callback: ends the run abruptly, as a kill at that point would."""
+
+
+def stop_after_step_7(done: int, loss: float) -> None:
+    if done == 7:
+        raise Stop(f"stopped after step {done}")
 
 
 def _curve(out):
@@ -46,8 +55,8 @@ def reference(store, tmp_path_factory):
 def test_stopped_run_resumes_bit_identically(store, tmp_path, reference, capsys):
     out = tmp_path / "run"
     job = jobfile.parse(train_job(store, out, eval_tokens=0), KINDS).config
-    with pytest.raises(StopTraining):
-        train(job, stop_after=7)  # steps 1..7 done, last checkpoint at step 5
+    with pytest.raises(Stop):
+        train(job, on_step=stop_after_step_7)  # steps 1..7 done, last checkpoint at step 5
     assert not (out / "metrics.json").exists()
     train(job)
     assert "resuming from" in capsys.readouterr().err

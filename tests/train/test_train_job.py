@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from conftest import model, run_job, train_job
 from mixc.runtime.export import load_native
