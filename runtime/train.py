@@ -119,6 +119,7 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def kept_message(last_saved: Path | None) -> str:
+    """What an error that stops the job says about the checkpoints it leaves."""
     return f"the last good checkpoint is {last_saved}" if last_saved else "no checkpoint had been written"
 
 
