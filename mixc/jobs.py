@@ -182,7 +182,7 @@ class TrainJob:
         try:
             self.model.resolved()
         except ShapeError as err:
-            raise FieldError(f"model.{err.field}", str(err).split(": ", 1)[1]) from None
+            raise FieldError(f"model.{err.field}", err.message) from None
         for name in ("steps", "batch_size", "micro_batch", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise FieldError(name, f"must be >= 1, got {getattr(self, name)}")
