@@ -115,7 +115,7 @@ def validate(sources: Sequence[str], constraints: Iterable[Constraint]) -> None:
 
 
 class _System:
-    """The constraints as loosened rational rows, built once; `solve(members)` decides a subset."""
+    """The constraints as loosened rational rows, built once; `decide(members)` decides a subset."""
 
     def __init__(self, sources: Sequence[str], constraints: Sequence[Constraint]) -> None:
         column = {s: j for j, s in enumerate(sources)}
@@ -131,7 +131,7 @@ class _System:
             else:
                 self.rows.append([Row(coefs, c.op, rhs + slack if c.op == "<=" else rhs - slack)])
 
-    def solve(self, members: Sequence[int]) -> tuple[bool, frozenset[int]]:
+    def decide(self, members: Sequence[int]) -> tuple[bool, frozenset[int]]:
         """Feasibility of the simplex with `members`; when infeasible, the members a certificate uses."""
         owner = [k for k in members for _ in self.rows[k]]
         answer = solve(self.n, [self.simplex] + [row for k in members for row in self.rows[k]])
@@ -148,7 +148,7 @@ def check(sources: Sequence[str], constraints: Sequence[Constraint]) -> Feasibil
     """
     validate(sources, constraints)
     system = _System(sources, constraints)
-    feasible, needed = system.solve(range(len(constraints)))
+    feasible, needed = system.decide(range(len(constraints)))
     if feasible:
         return Feasibility(True, ())
     keep = list(range(len(constraints)))
@@ -157,7 +157,7 @@ def check(sources: Sequence[str], constraints: Sequence[Constraint]) -> Feasibil
         if k not in needed:
             keep = trial
             continue
-        feasible, certificate = system.solve(trial)
+        feasible, certificate = system.decide(trial)
         if not feasible:
             keep, needed = trial, certificate
     return Feasibility(False, tuple(dict.fromkeys(constraints[k].label for k in keep)))

@@ -16,7 +16,7 @@ from fractions import Fraction
 
 import pytest
 
-from mixc.compiler.mixture.constraints import Constraint, bound, check, group_sum, ratio
+from mixc.compiler.mixture.constraints import Constraint, bound, check, exact, group_sum, ratio
 from mixc.compiler.mixture.simplex import Row, solve
 from tests.spec.util import ROOT
 
@@ -116,8 +116,7 @@ def test_simplex_witnesses_and_certificates():
         sources, constraints = random_system(rng)
         index = {s: j for j, s in enumerate(sources)}
         rows = [Row(tuple((j, Fraction(1)) for j in range(len(sources))), "==", Fraction(1))]
-        rows += [Row(tuple((index[s], Fraction(repr(v))) for s, v in c.coefs), c.op, Fraction(repr(c.rhs)))
-                 for c in constraints]
+        rows += [Row(tuple((index[s], exact(v)) for s, v in c.coefs), c.op, exact(c.rhs)) for c in constraints]
         answer = solve(len(sources), rows)
         if answer.feasible:
             x = answer.point
