@@ -228,9 +228,10 @@ def dumps(kind: str, config: Any) -> str:
 # ---- the entry point of both sides ---------------------------------------------------
 
 
-def main(argv: list[str], kinds: dict[str, Kind], prog: str) -> int:
+def main(argv: list[str], kinds: dict[str, Kind], prog: str, layer: str) -> int:
     """Load one job file and run it: exit 0 done, 1 the job failed on its input, 2 the job
-    file or the command line is wrong. User errors never print a traceback."""
+    file or the command line is wrong, or the install lacks the side's layer (`layer`, an
+    extra of `mixc.layers`). User errors never print a traceback."""
     import sys
 
     if len(argv) != 1 or argv[0] in ("-h", "--help"):
@@ -246,6 +247,14 @@ def main(argv: list[str], kinds: dict[str, Kind], prog: str) -> int:
     except JobError as exc:
         print(f"error: {job.kind} job {argv[0]}: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        from mixc.layers import explain
+
+        line = explain(prog, exc, layer)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"error: {job.kind} job {argv[0]}: interrupted", file=sys.stderr)
         return 130

@@ -14,7 +14,7 @@ from mixc.runtime.kinds import KINDS
 
 
 def main(argv: list[str]) -> int:
-    return jobfile.main(argv, KINDS, prog="python -m mixc.runtime")
+    return jobfile.main(argv, KINDS, prog="python -m mixc.runtime", layer="train")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from mixc.compiler.jobs.kinds import KINDS
 
 
 def main(argv: list[str]) -> int:
-    return jobfile.main(argv, KINDS, prog="python -m mixc.compiler.jobs")
+    return jobfile.main(argv, KINDS, prog="python -m mixc.compiler.jobs", layer="run")
 
 
 if __name__ == "__main__":

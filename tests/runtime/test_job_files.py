@@ -123,3 +123,17 @@ def test_a_new_kind_is_one_table_entry(monkeypatch: pytest.MonkeyPatch, tmp_path
     path = tmp_path / "e.json"
     path.write_text(json.dumps({"schema": 1, "kind": "echo", "message": "x", "times": 1}))
     assert load(path).kind == "echo"
+
+
+def test_a_worker_without_its_layer_names_the_extra(tmp_path: Path) -> None:
+    """A job whose modules are not installed ends in the install line, not a traceback."""
+    import subprocess
+    import sys
+
+    job = write_job(tmp_path, good())
+    code = ("import sys\nfor m in ('tokenizers', 'torch', 'zarr'):\n    sys.modules[m] = None\n"
+            "from mixc.runtime.__main__ import main\nsys.exit(main([sys.argv[1]]))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(job)], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert "python -m mixc.runtime needs the worker layer: pip install 'mixc[train]'" in r.stderr
+    assert "Traceback" not in r.stderr
