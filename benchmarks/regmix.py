@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 from mixc.compiler.mixture.laws import NAMES, best_rank, fit_law, spearman
 from mixc.compiler.mixture.runs_csv import load_runs

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mixc.compiler.devices import DEVICES
-from mixc.shape import ModelShape, size
+from mixc.shape import size
 from mixc.spec.diagnostics import Diagnostic
-from mixc.spec.experiment import Experiment, ModelSpec, RecipeSpec
+from mixc.spec.experiment import Experiment, RecipeSpec
 
 BYTE_VOCAB = 257  # 256 bytes and the end-of-text token (runtime.tokenizer)
 
@@ -48,13 +48,6 @@ class Estimate:
         return flops / (self.peak_flops * self.mfu * self.gpus) / 3600.0
 
 
-def model_shape(model: ModelSpec, vocab: int) -> ModelShape:
-    return ModelShape(kind=model.kind, layers=model.layers, d_model=model.d_model, heads=model.heads, vocab=vocab,
-                      seq_len=model.seq_len, kv_heads=model.kv_heads, ffn_hidden=model.d_ff, experts=model.experts,
-                      top_k=model.top_k, shared_expert=model.shared_expert, rank=model.rank,
-                      tie_embeddings=model.tie_embeddings)
-
-
 def tokenizer_vocab(experiment: Experiment) -> int:
     """Vocabulary size: bpe says it, byte is fixed, hf is read from the tokenizer.json."""
     import json
@@ -73,7 +66,7 @@ def tokenizer_vocab(experiment: Experiment) -> int:
 
 def train_flops(experiment: Experiment, recipe: RecipeSpec, vocab: int) -> float:
     """Training FLOPs of one run of `recipe`, plus the forward passes of its final evaluation."""
-    s = size(model_shape(experiment.model(recipe.model), vocab))
+    s = size(experiment.model(recipe.model).shape(vocab))
     sets = len(experiment.sources) + len(experiment.eval_sets)
     return float(s.flops_per_token) * recipe.tokens + s.flops_per_token / 3 * recipe.eval_tokens * sets
 

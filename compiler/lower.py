@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from mixc.compiler.budget import model_shape, tokenizer_vocab, train_flops
+from mixc.compiler.budget import tokenizer_vocab, train_flops
 from mixc.compiler.jobs.kinds import KINDS as COMPILER_KINDS
 from mixc.hashing import FileDigests, job_digest
 from mixc.jobfile import to_json
@@ -291,7 +291,7 @@ class _Builder:
         if key not in self.train_fields:
             x = self.x
             model = x.model(recipe.model)
-            shape = model_shape(model, self.vocab).resolved()
+            shape = model.shape(self.vocab).resolved()
             steps = max(1, -(-recipe.tokens // (recipe.batch * shape.seq_len)))
             self.train_fields[key] = dict(
                 model=shape, rope_theta=model.rope_theta, load_balance_coef=model.aux_loss, z_loss_coef=model.z_loss,
