@@ -19,7 +19,7 @@ import zipfile
 import pytest
 
 from mixc.layers import LAYERS, explain
-from tests.spec.util import ROOT
+from tests.helpers.paths import ROOT
 
 HEAVY = ("numpy", "scipy", "cvxpy", "clarabel", "networkx", "snakemake", "zarr", "torch", "transformers",
          "tokenizers", "safetensors", "pandas", "lightgbm")

@@ -1,7 +1,8 @@
 """Fixtures for the mixture tests."""
 
 import pytest
-from tests.mixture.mixture_data import make_runs
+
+from tests.helpers.mixtures import make_runs
 
 
 @pytest.fixture

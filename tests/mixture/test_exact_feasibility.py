@@ -18,7 +18,7 @@ import pytest
 
 from mixc.compiler.mixture.constraints import Constraint, bound, check, exact, group_sum, ratio
 from mixc.compiler.mixture.simplex import Row, solve
-from tests.spec.util import ROOT
+from tests.helpers.paths import ROOT
 
 SYSTEMS = 150
 OPS = ("<=", "<=", ">=", ">=", "==")

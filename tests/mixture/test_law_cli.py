@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mixc.compiler.cli import main
-from tests.mixture.mixture_data import SOURCES, make_runs
+from tests.helpers.mixtures import SOURCES, make_runs
 
 
 def write(path, header, rows):

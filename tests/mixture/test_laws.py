@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from mixc.compiler.mixture.laws import LAWS, best_rank, fit_law, load_law, spearman
-
-from tests.mixture.mixture_data import SOURCES, true_loss
+from tests.helpers.mixtures import SOURCES, true_loss
 
 TARGETS = ("web", "code")
 

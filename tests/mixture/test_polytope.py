@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mixc.compiler.mixture.polytope import (Constraint, Polytope, bound, chebyshev_centre, check, epoch_cap,
-                                       from_quantities, group_sum, ratio, sample)
+                                            from_quantities, group_sum, ratio, sample)
 
 SRC = ("a", "b", "c", "d")
 

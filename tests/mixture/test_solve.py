@@ -6,8 +6,7 @@ import pytest
 from mixc.compiler.mixture.laws import fit_law
 from mixc.compiler.mixture.polytope import Polytope, bound, ratio
 from mixc.compiler.mixture.solve import Objective, candidates, solve
-
-from tests.mixture.mixture_data import SOURCES, true_loss
+from tests.helpers.mixtures import SOURCES, true_loss
 
 TARGETS = ("web", "code")
 

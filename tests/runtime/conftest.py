@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime_testing import EXAMPLES, run_job, source, tokenize_job, tokenizer_job
+from tests.helpers.jobs import run_job, source, tokenize_job, tokenizer_job
+from tests.helpers.paths import EXAMPLES
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixc.runtime import corpus_io
-from mixc.runtime.corpus_io import ReadStats, expand_files, iter_documents
 from mixc.jobfile import JobError
 from mixc.jobs import SourceSpec
+from mixc.runtime import corpus_io
+from mixc.runtime.corpus_io import ReadStats, expand_files, iter_documents
 
 
 def text_spec(*files: Path, name: str = "s") -> SourceSpec:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from runtime_testing import run_job_process, source, tokenize_job, tokenizer_job, write_job
 from mixc import jobfile
 from mixc.jobfile import FieldError, JobFileError, Kind
 from mixc.jobs import SourceSpec, TokenizeJob
 from mixc.runtime.kinds import KINDS
+from tests.helpers.jobs import run_job_process, source, tokenize_job, tokenizer_job, write_job
 
 
 def parse(data: object, where: str = "job") -> jobfile.Job:

@@ -10,7 +10,7 @@ import pytest
 from mixc.runtime import store as store_mod
 from mixc.runtime.sampler import MixtureSampler, SamplerError, valid_windows
 from mixc.runtime.store import TokenReader, open_source
-from runtime_testing import run_job, source, tokenize_job
+from tests.helpers.jobs import run_job, source, tokenize_job
 
 SOURCES = ["legal", "email", "literature"]
 
@@ -121,7 +121,7 @@ def test_missing_short_and_empty_sources(example_store: Path, tmp_path: Path, by
 
 
 def test_sources_from_different_tokenizers_are_refused(example_store: Path, tmp_path: Path) -> None:
-    from runtime_testing import tokenizer_job
+    from tests.helpers.jobs import tokenizer_job
 
     other = tmp_path / "bpe"
     corpus = tmp_path / "c.txt"
@@ -133,7 +133,7 @@ def test_sources_from_different_tokenizers_are_refused(example_store: Path, tmp_
 
 
 def test_rotating_residency_for_large_sources(tmp_path: Path, byte_tokenizer: Path, monkeypatch) -> None:
-    from runtime_testing import EXAMPLES
+    from tests.helpers.paths import EXAMPLES
 
     monkeypatch.setattr(store_mod, "TOKENS_CHUNK", 2048)
     assert run_job(tmp_path, tokenize_job(source("lit", EXAMPLES / "literature/milton.txt.gz"), byte_tokenizer,

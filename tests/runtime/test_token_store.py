@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 import zarr
 
+from mixc.jobs import SourceSpec
 from mixc.runtime import store as store_mod
 from mixc.runtime.corpus_io import iter_documents
-from mixc.jobs import SourceSpec
 from mixc.runtime.store import StoreError, TokenReader, open_source, token_counts
 from mixc.runtime.tokenize_job import in_valid
-from runtime_testing import EXAMPLES, REPO, run_job, source, tokenize_job, write_job
+from tests.helpers.jobs import run_job, source, tokenize_job, write_job
+from tests.helpers.paths import EXAMPLES, ROOT
 
 
 def decoded_documents(store: Path, name: str, split: str) -> list[str]:
@@ -96,7 +97,7 @@ def test_killed_job_leaves_no_complete_looking_store(tmp_path: Path, byte_tokeni
         for i in range(100_000):
             f.write(f"document {i} has a few words in it\n\n")
     job = write_job(tmp_path, tokenize_job(source("s", big), byte_tokenizer, tmp_path / "st"))
-    proc = subprocess.Popen([sys.executable, "-m", "mixc.runtime", str(job)], cwd=REPO)
+    proc = subprocess.Popen([sys.executable, "-m", "mixc.runtime", str(job)], cwd=ROOT)
     deadline = time.monotonic() + 60
     while not list((tmp_path / "st").glob(".s.tmp-*")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.005)

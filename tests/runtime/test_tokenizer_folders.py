@@ -14,7 +14,8 @@ from transformers import AutoTokenizer
 from mixc.jobfile import JobError
 from mixc.jobs import SourceSpec
 from mixc.runtime.tokenizer import EOS, load, sample_documents, token_dtype
-from runtime_testing import EXAMPLES, run_job, source, tokenizer_job
+from tests.helpers.jobs import run_job, source, tokenizer_job
+from tests.helpers.paths import EXAMPLES
 
 TEXT = "Emma Woodhouse, handsome — clever & rich.\n\tdef f(x): return x ** 2  # é ü 中文"
 SMALL = [source("legal", EXAMPLES / "legal/us_founding_docs.txt.gz"), source("email", EXAMPLES / "email/chatterbot_en.txt.gz")]

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.spec.util import ROOT
+from tests.helpers.paths import ROOT
 
 
 @pytest.fixture

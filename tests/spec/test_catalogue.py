@@ -7,7 +7,7 @@ from mixc.compiler.mixture.design import METHODS
 from mixc.compiler.mixture.laws import NAMES
 from mixc.shape import ModelShape, ShapeError, problems, validate
 from mixc.spec.experiment import DESIGNS, DEVICES, LAWS
-from tests.spec.util import check_text
+from tests.helpers.specs import check_text
 
 
 def test_laws_designs_devices_match():

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from mixc.compiler.cli import main
-from tests.spec.util import ROOT
+from tests.helpers.paths import ROOT
 
 BAD = ('experiment x {\n  source a = text("a")\n  model m = dense(layers: 2, d_model: 64, heads: 3, seq_len: 64)\n'
        '  train r { model: m, tokens: 1k }\n  search regmix { runs: 2, train: r }\n  minimize loss(a)\n}\n')

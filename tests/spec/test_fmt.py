@@ -11,7 +11,7 @@ import pytest
 from mixc.compiler.cli import main
 from mixc.spec.fmt import format_text
 from mixc.spec.parse import parse
-from tests.spec.util import ROOT
+from tests.helpers.paths import ROOT
 
 EXAMPLES = sorted(p for p in ROOT.glob("examples/**/*.mix")) + [ROOT / "tests/spec/data/north_star.mix"]
 

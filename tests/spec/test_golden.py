@@ -21,7 +21,7 @@ import pytest
 from mixc.compiler.cli import main
 from mixc.spec.diagnostics import CODES
 from mixc.spec.parse import MAX_BYTES
-from tests.spec.util import ROOT
+from tests.helpers.paths import ROOT
 
 GOLDEN = pathlib.Path("tests/spec/golden")  # relative to ROOT: the paths printed in the output
 REGEN = os.environ.get("MIXC_REGEN") == "1"

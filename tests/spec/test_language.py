@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.spec.util import check_text
+from tests.helpers.specs import check_text
 
 
 def codes(diags):

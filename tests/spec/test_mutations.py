@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mixc.spec.fmt import format_text
-from tests.spec.util import ROOT, check_text
+from tests.helpers.paths import ROOT
+from tests.helpers.specs import check_text
 
 SEEDS = [(ROOT / "tests/spec/data/north_star.mix").read_bytes()]
 TOKENS = re.compile(rb'"(?:[^"\\\n]|\\.)*"|[A-Za-z_][A-Za-z0-9_]*|\d[\w.%]*|<=|>=|==|\S')

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from conftest import REPO, run_job, train_job
+from tests.helpers.jobs import run_job, train_job
+from tests.helpers.paths import ROOT
 
 
 def test_two_process_ddp_matches_one_process(store, tmp_path):
@@ -20,7 +21,7 @@ def test_two_process_ddp_matches_one_process(store, tmp_path):
     job_file.write_text(json.dumps(train_job(store, ddp, **job)))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "mixc.runtime", str(job_file)]
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr[-3000:]
     one, two = (json.loads((d / "metrics.json").read_text()) for d in (single, ddp))

@@ -15,11 +15,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import REPO, run_job, train_job
 from mixc import jobfile
 from mixc.runtime import checkpoint
 from mixc.runtime.kinds import KINDS
 from mixc.runtime.train import train
+from tests.helpers.jobs import run_job, train_job
+from tests.helpers.paths import ROOT
 
 
 class Stop(Exception):
@@ -72,7 +73,7 @@ def test_killed_process_resumes_bit_identically(store, tmp_path):
     out = tmp_path / "run"
     job_file = tmp_path / "job.json"
     job_file.write_text(json.dumps(train_job(store, out, **long)))
-    proc = subprocess.Popen([sys.executable, "-m", "mixc.runtime", str(job_file)], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "mixc.runtime", str(job_file)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not (out / "checkpoints").is_dir() or not any((out / "checkpoints").glob("step-*")):
@@ -81,7 +82,7 @@ def test_killed_process_resumes_bit_identically(store, tmp_path):
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=60) == -signal.SIGKILL
     assert not (out / "metrics.json").exists()
-    done = subprocess.run([sys.executable, "-m", "mixc.runtime", str(job_file)], cwd=REPO, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "mixc.runtime", str(job_file)], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "resuming from" in done.stderr

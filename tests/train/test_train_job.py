@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from conftest import model, run_job, train_job
 from mixc.runtime.export import load_native
+from tests.helpers.jobs import model, run_job, train_job
 
 
 def _metrics(out):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_job, train_job
+from tests.helpers.jobs import run_job, train_job
 
 
 def test_weights_from_file_equal_given_weights(store, tmp_path):
