@@ -187,7 +187,15 @@ class Baselines:
     span: Span
 
 
-Statement = Union[Definition, Recipe, Setting, Search, Budget, Objective, Constraints, Final, Baselines]
+@dataclass(frozen=True)
+class Validate:
+    """Baselines that are also trained with the final recipe, beside the chosen mixture."""
+
+    items: tuple[Expr, ...]
+    span: Span
+
+
+Statement = Union[Definition, Recipe, Setting, Search, Budget, Objective, Constraints, Final, Baselines, Validate]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ through `hooks`: callables run on the finished Experiment, returning more diagno
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Sequence
 
 from mixc.shape import default_ffn_hidden, problems as shape_problems
@@ -28,6 +28,7 @@ SETTINGS = {
     "seed": Field("int", 0, min=0, max=2**32 - 1, doc="random seed of the whole experiment"),
     "holdout": Field("fraction", 0.01, min=0, max=0.5, open_min=True, open_max=True,
                      doc="share of each source's documents kept for evaluation"),
+    "replicates": Field("int", 1, min=1, max=64, doc="seeds of the chosen mixture and of each baseline, at each scale"),
 }
 
 _SHAPE = {
@@ -585,10 +586,15 @@ class _Checker:
         constraints = [c for block in blocks for item in block.items for c in self.constraint(item, scope)]
         final_stmt = self.single(_statements(e, ast.Final), "`final`")
         final = self.final(final_stmt, scope) if final_stmt else None
-        baselines = [b for stmt in _statements(e, ast.Baselines) for b in self.baselines(stmt, scope)]
+        baselines, validate = _all_baselines(
+            [b for stmt in _statements(e, ast.Baselines) for b in self.baselines(stmt, scope)],
+            [b for stmt in _statements(e, ast.Validate) for b in self.baselines(stmt, scope)])
         budget_stmt = self.single(_statements(e, ast.Budget), "a budget")
         budget = self.budget(budget_stmt) if budget_stmt else None
         self.needs_search(search_stmt, objective_stmt, final_stmt, blocks)
+        self.needs_final(_statements(e, ast.Validate), final_stmt)
+        if search is not None and final is not None:
+            self.final_size(final_stmt, search.recipe, final, recipes, models)
         self.unused(e, scope, search_stmt, final_stmt)
 
         errors = any(d.severity == "error" for d in self.diags[start:])
@@ -598,7 +604,8 @@ class _Checker:
             name=e.name.id, path=e.span.file, seed=settings.values["seed"], tokenizer=tokenizer,
             holdout=settings.values["holdout"], sources=tuple(sources), eval_sets=tuple(evals),
             models=tuple(models), recipes=tuple(recipes), search=search, objective=objective,
-            constraints=tuple(constraints), final=final, baselines=tuple(baselines), budget=budget, span=e.span)
+            constraints=tuple(constraints), final=final, baselines=baselines, validate=validate,
+            replicates=settings.values["replicates"], budget=budget, span=e.span)
 
     def needs_search(self, search: ast.Search | None, objective: ast.Objective | None, final: ast.Final | None,
                      constraints: list[ast.Constraints]) -> None:
@@ -615,6 +622,27 @@ class _Checker:
         for c in constraints:
             self.error("E030", "constraints need a search to apply to", c.span,
                        help="add `search regmix { runs: 16, train: <recipe> }`")
+
+    def needs_final(self, validate: list[ast.Validate], final: ast.Final | None) -> None:
+        """`validate` trains baselines with the final recipe: there must be one."""
+        for stmt in validate if final is None else ():
+            self.error("E030", "`validate` trains baselines with the final recipe, and there is no `final`", stmt.span,
+                       help="add `final <recipe>`, or remove `validate`")
+
+    def final_size(self, stmt: ast.Final, proxy: str, final: str, recipes: list, models: list) -> None:
+        """W002: a final recipe that trains on fewer tokens than a proxy measures a less-trained
+        model, not the mixture's effect at scale. (Fewer steps alone is fine: larger models
+        take larger batches.)"""
+        by_name = {r.name: r for r in recipes if r is not None}
+        seq = {m.name: m.seq_len for m in models if m is not None}
+        p, f = by_name.get(proxy), by_name.get(final)
+        if p is None or f is None or p.model not in seq or f.model not in seq or f.tokens >= p.tokens:
+            return
+        steps = {r.name: -(-r.tokens // (r.batch * seq[r.model])) for r in (p, f)}
+        self.error("W002", f"the final recipe `{final}` trains on {f.tokens:,} tokens in {steps[final]} steps, "
+                   f"fewer than the proxy recipe `{proxy}` ({p.tokens:,} tokens, {steps[proxy]} steps)",
+                   stmt.recipe.span, help="give the final recipe at least the proxy's tokens, so its results show "
+                   "the mixture at scale rather than a shorter training run")
 
     def unused(self, e: ast.Experiment, scope: _Scope, search: ast.Search | None, final: ast.Final | None) -> None:
         """W001 for models and recipes of the experiment's own file that nothing uses (imports may be shared)."""
@@ -642,6 +670,25 @@ def _model_spec(d: ast.Definition, kind: str, v: dict) -> ModelSpec:
         experts=v.get("experts", 0), top_k=v.get("top_k", 0), shared_expert=v.get("shared_expert", False),
         rank=v.get("rank") or (max(1, v["d_model"] // 2) if kind == "mole" else 0),
         aux_loss=v.get("aux_loss", 0.0), z_loss=v.get("z_loss", 0.0), span=d.span)
+
+
+def _baseline_key(b: BaselineSpec) -> object:
+    """What makes two baselines the same: a prior's name, or a mixture's weights in any order."""
+    return b.name if b.weights is None else tuple(sorted(b.weights))
+
+
+def _all_baselines(listed: list[BaselineSpec], validated: list[BaselineSpec]
+                   ) -> tuple[tuple[BaselineSpec, ...], tuple[BaselineSpec, ...]]:
+    """Every baseline once (a validated one is also a proxy-scale baseline), fixed mixtures
+    numbered fixed0, fixed1, ... across all statements, in the order first written."""
+    names: dict[object, BaselineSpec] = {}
+    for b in (*listed, *validated):
+        key = _baseline_key(b)
+        if key not in names:
+            fixed = sum(1 for k in names if isinstance(k, tuple))
+            names[key] = b if b.weights is None else replace(b, name=f"fixed{fixed}")
+    validate = tuple(dict.fromkeys(names[_baseline_key(b)] for b in validated))
+    return tuple(names.values()), validate
 
 
 def _statements(e: ast.Experiment, kind: type) -> list:

@@ -47,6 +47,7 @@ CODES: dict[str, str] = {
     "E032": "bad constraint",
     "E033": "experiment inside an imported file",
     "W001": "unused definition",
+    "W002": "the final recipe trains on less than a proxy",
     # From the compiler: `mixc build` (E101) and the hooks `mixc check` runs (E102, E103).
     "E101": "data files not found",
     "E102": "constraints cannot all hold",

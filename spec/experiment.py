@@ -156,7 +156,9 @@ class Experiment:
     objective: ObjectiveSpec | None
     constraints: tuple[ConstraintSpec, ...]
     final: str | None
-    baselines: tuple[BaselineSpec, ...]
+    baselines: tuple[BaselineSpec, ...]  # trained with the proxy recipe
+    validate: tuple[BaselineSpec, ...]  # those also trained with the final recipe (each is in `baselines`)
+    replicates: int  # seeds of the chosen mixture and of each baseline, at each scale
     budget: BudgetSpec | None
     span: Span
 

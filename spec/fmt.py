@@ -141,6 +141,8 @@ class _Printer:
                 self.node(s.span, depth, [f"final {s.recipe.id}"])
             elif isinstance(s, ast.Baselines):
                 self.node(s.span, depth, ["baselines " + ", ".join(expr_text(i) for i in s.items)])
+            elif isinstance(s, ast.Validate):
+                self.node(s.span, depth, ["validate " + ", ".join(expr_text(i) for i in s.items)])
             elif isinstance(s, ast.Import):
                 self.node(s.span, depth, [f"import {s.path.text}"])
             elif isinstance(s, ast.Experiment):

@@ -27,7 +27,7 @@ MAX_DEPTH = 64  # bracket nesting; deeper is never meant and would strain recurs
 MAX_NUMBER = 1e18
 
 KEYWORDS = ("import", "experiment", "source", "eval", "model", "train", "search", "budget",
-            "minimize", "subject", "to", "final", "baselines")
+            "minimize", "subject", "to", "final", "baselines", "validate")
 SI = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9, "T": 1e12}
 ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "/": "/"}
 
@@ -317,6 +317,9 @@ class _ToAst(Transformer):
 
     def baselines(self, meta, *items):
         return ast.Baselines(tuple(items), _span(meta, self.path))
+
+    def validate(self, meta, *items):
+        return ast.Validate(tuple(items), _span(meta, self.path))
 
     def experiment(self, meta, name, *body):
         return ast.Experiment(self._name(name), tuple(body), _span(meta, self.path))

@@ -190,3 +190,30 @@ def test_loss_with_a_keyword_argument_is_reported():
     experiment, diags = check_text(small(objective="loss(a, x: 1)"))
     assert experiment is None
     assert [(d.code, d.message) for d in diags] == [("E031", "loss(...) takes one source or evaluation set name")]
+
+
+VALIDATED = """experiment v {
+  replicates = 3
+  source a = text("a/*.txt")
+  source b = text("b/*.txt")
+  model m = dense(layers: 2, d_model: 64, heads: 4, seq_len: 64)
+  train r { model: m, tokens: 100k }
+  train f { model: m, tokens: 200k }
+  search regmix { runs: 16, train: r, law: linear }
+  minimize loss(a)
+  final f
+  baselines uniform, mixture(a: 70%, b: 30%)
+  validate natural, mixture(b: 30%, a: 70%), mixture(a: 10%, b: 90%)
+}
+"""
+
+
+def test_validate_and_replicates():
+    """Validated baselines are baselines too; fixed mixtures are numbered across statements and
+    the same mixture written twice (in any order) is one baseline."""
+    experiment, diags = check_text(VALIDATED)
+    assert diags == [] and experiment.replicates == 3
+    assert [b.name for b in experiment.baselines] == ["uniform", "fixed0", "natural", "fixed1"]
+    assert [b.name for b in experiment.validate] == ["natural", "fixed0", "fixed1"]
+    assert dict(experiment.baselines[3].weights) == {"a": 0.1, "b": 0.9}
+    assert check_text(VALIDATED.replace("replicates = 3", "replicates = 0"))[1][0].code == "E026"
