@@ -41,7 +41,7 @@ from mixc.jobfile import to_json
 from mixc.jobs import (Constraint, DesignJob, FitJob, Objective, ObjectiveTerm, ReportJob, ReportRun, SolveJob,
                        SourceGroup, SourceSpec, Term, TokenizeJob, TokenizerJob, TrainJob, WeightsFile)
 from mixc.spec.diagnostics import Diagnostic
-from mixc.spec.experiment import DataSpec, Experiment, ObjectiveSpec, RecipeSpec
+from mixc.spec.experiment import BaselineSpec, DataSpec, Experiment, ObjectiveSpec, RecipeSpec
 
 BPE_SAMPLE_BYTES = 4 * 1024 * 1024  # text the BPE trainer sees, shared equally among sources
 STORE = "tokenize"  # the token store root: each tokenize job's folder is its source's group
@@ -151,8 +151,8 @@ class _Builder:
         self.groups: dict[str, str] = {}  # source or eval set -> its group in the token store
         self.tokenizer: Job | None = None
         self.tokenize: list[Job] = []
-        self.train_fields: dict[tuple[str, str], dict[str, Any]] = {}  # (recipe, role) -> TrainJob fields
-        self.roles: dict[str, str] = {}  # train job id -> proxy | baseline | chosen | final
+        self.train_fields: dict[tuple[str, bool], dict[str, Any]] = {}  # (recipe, export) -> TrainJob fields
+        self.runs: dict[str, ReportRun] = {}  # train job id -> how the report shows it
         self.vocab = 0  # the tokenizer's, known once the data is found
 
     def add(self, kind: str, name: str, config: Any, after: list[Job], job_class: str = "small",
@@ -227,8 +227,9 @@ class _Builder:
             sources=tuple(SourceGroup(d.name, self.groups[d.name]) for d in x.sources),
             constraints=constraints, tokens=proxy.tokens, output=""), self.tokenize)
         width = len(str(s.runs - 1))
-        proxies = tuple(self.train(proxy, f"{x.name}_proxy{i:0{width}d}", "proxy", decided_by=design, key=f"run{i}")
-                        for i in range(s.runs))
+        proxies = tuple(self.train(proxy, f"{x.name}_proxy{i:0{width}d}",
+                                   ReportRun("", "proxy", f"run{i}", f"proxy {i}", "proxy", 0, ""),
+                                   decided_by=design, key=f"run{i}") for i in range(s.runs))
         names = tuple(d.name for d in x.sources)
         fit = self.add("fit", x.name, FitJob(
             law=s.law, seed=x.seed, design=design.folder, eval_groups=self.eval_groups(),
@@ -244,27 +245,40 @@ class _Builder:
             output=""), [fit, design])
         return _Search(design, proxies, fit, solve)
 
-    def baseline_jobs(self, design: Job) -> list[Job]:
+    def measured_jobs(self, search: _Search) -> list[Job]:
+        """The chosen mixture and the baselines, each `replicates` times: with the proxy recipe
+        (beside the law's predictions), and with the final recipe for the chosen mixture and
+        the validated baselines. Replicate r trains with seed `seed + r`."""
         x = self.x
-        proxy, n = x.recipe(x.search.recipe), len(x.sources)
-        runs = []
-        for b in x.baselines:
-            name = f"{x.name}_{b.name}"
-            if b.name == "uniform":
-                runs.append(self.train(proxy, name, "baseline", weights=[1.0 / n] * n))
-            elif b.name == "natural":
-                runs.append(self.train(proxy, name, "baseline", decided_by=design, key="natural"))
-            else:
-                w = dict(b.weights)
-                runs.append(self.train(proxy, name, "baseline", weights=[w.get(s.name, 0.0) for s in x.sources]))
+        runs: list[Job] = []
+        for r in range(x.replicates):
+            runs += self.mixture_runs(x.recipe(x.search.recipe), "proxy", x.baselines, search, r)
+        for r in range(x.replicates if x.final else 0):
+            runs += self.mixture_runs(x.recipe(x.final), "target", x.validate, search, r)
         return runs
 
-    def solved_jobs(self, solve: Job) -> list[Job]:
-        """The chosen mixture at proxy scale, and the final run (the target recipe) on it."""
+    def mixture_runs(self, recipe: RecipeSpec, scale: str, baselines: tuple[BaselineSpec, ...], search: _Search,
+                     replicate: int) -> list[Job]:
+        """The chosen mixture and `baselines` trained with `recipe` at seed `seed + replicate`.
+        Names: <experiment>_chosen, <experiment>_<baseline> at proxy scale; <experiment>_final,
+        <experiment>_final_<baseline> at target scale; replicates after the first end in _r<r>."""
         x = self.x
-        runs = [self.train(x.recipe(x.search.recipe), f"{x.name}_chosen", "chosen", decided_by=solve, key="solved")]
-        if x.final:
-            runs.append(self.train(x.recipe(x.final), f"{x.name}_final", "final", decided_by=solve, key="solved"))
+        prefix = f"{x.name}_final" if scale == "target" else x.name
+        suffix = f"_r{replicate}" if replicate else ""
+        chosen = ReportRun("", "chosen", "chosen", "chosen", scale, replicate, "")
+        name = prefix if scale == "target" else f"{prefix}_chosen"
+        runs = [self.train(recipe, f"{name}{suffix}", chosen, decided_by=search.solve, key="solved")]
+        n = len(x.sources)
+        for b in baselines:
+            run = ReportRun("", "baseline", b.name, _baseline_label(b), scale, replicate, "")
+            name = f"{prefix}_{b.name}{suffix}"
+            if b.name == "uniform":
+                runs.append(self.train(recipe, name, run, weights=[1.0 / n] * n))
+            elif b.name == "natural":
+                runs.append(self.train(recipe, name, run, decided_by=search.design, key="natural"))
+            else:
+                w = dict(b.weights)
+                runs.append(self.train(recipe, name, run, weights=[w.get(s.name, 0.0) for s in x.sources]))
         return runs
 
     def report_job(self, search: _Search | None, measured: list[Job]) -> None:
@@ -274,7 +288,7 @@ class _Builder:
             experiment=x.name, sources=tuple(s.name for s in x.sources), eval_groups=self.eval_groups(),
             design=search.design.folder if search else None, fit=search.fit.folder if search else None,
             solve=search.solve.folder if search else None,
-            runs=tuple(ReportRun(j.name, self.roles[j.id], j.folder) for j in measured),
+            runs=tuple(replace(self.runs[j.id], name=j.name, output=j.folder) for j in measured),
             objective=_objective(x.objective) if x.objective else None, output=""),
             decided + measured or self.tokenize)
 
@@ -284,10 +298,10 @@ class _Builder:
         """Evaluation sets of every train job: each source's holdout and each extra set."""
         return {d.name: self.groups[d.name] for d in (*self.x.sources, *self.x.eval_sets)}
 
-    def recipe_fields(self, recipe: RecipeSpec, role: str) -> dict[str, Any]:
-        """Every TrainJob field but the mixture, resolved from the recipe (computed once per
-        recipe and role: a sweep of a thousand proxies shares them)."""
-        key = (recipe.name, role)
+    def recipe_fields(self, recipe: RecipeSpec, export: bool) -> dict[str, Any]:
+        """Every TrainJob field but the mixture and the seed, resolved from the recipe (computed
+        once per recipe: a sweep of a thousand proxies shares them)."""
+        key = (recipe.name, export)
         if key not in self.train_fields:
             x = self.x
             model = x.model(recipe.model)
@@ -296,24 +310,27 @@ class _Builder:
             self.train_fields[key] = dict(
                 model=shape, rope_theta=model.rope_theta, load_balance_coef=model.aux_loss, z_loss_coef=model.z_loss,
                 store=STORE, tokenizer=self.tokenizer.folder, sources=[self.groups[s.name] for s in x.sources],
-                seed=x.seed, steps=steps, batch_size=recipe.batch, micro_batch=recipe.batch // recipe.accumulate,
+                steps=steps, batch_size=recipe.batch, micro_batch=recipe.batch // recipe.accumulate,
                 lr=recipe.lr, min_lr=recipe.lr * recipe.min_lr, schedule=recipe.schedule,
                 warmup_steps=round(recipe.warmup * steps), weight_decay=recipe.weight_decay,
                 beta1=0.9, beta2=0.95, grad_clip=recipe.clip or None,
                 checkpoint_every=max(1, steps // 4), log_every=max(1, steps // 20),
                 eval_sources=list(self.eval_groups().values()), eval_tokens=recipe.eval_tokens,
-                device="auto", compile=None, export=role == "final", output="")
+                device="auto", compile=None, export=export, output="")
         return self.train_fields[key]
 
-    def train(self, recipe: RecipeSpec, name: str, role: str, weights: list[float] | None = None,
+    def train(self, recipe: RecipeSpec, name: str, run: ReportRun, weights: list[float] | None = None,
               decided_by: Job | None = None, key: str | None = None) -> Job:
-        """A train job on fixed `weights`, or on the mixture `key` of the file `decided_by` writes."""
+        """A train job on fixed `weights`, or on the mixture `key` of the file `decided_by` writes;
+        `run` says how the report shows it (the target-scale chosen run, seed 0, is exported)."""
         weights_file = WeightsFile(f"{decided_by.folder}/mixtures.json", key) if decided_by else None
-        config = TrainJob(**self.recipe_fields(recipe, role), weights=weights, weights_file=weights_file)
+        export = run.role == "chosen" and run.scale == "target" and run.replicate == 0
+        config = TrainJob(**self.recipe_fields(recipe, export), seed=self.x.seed + run.replicate, weights=weights,
+                          weights_file=weights_file)
         after = self.tokenize + ([decided_by] if decided_by else [])
-        job = self.add("train", name, config, after, "final" if role == "final" else "proxy",
+        job = self.add("train", name, config, after, "final" if run.scale == "target" else "proxy",
                        flops=train_flops(self.x, recipe, self.vocab))
-        self.roles[job.id] = role
+        self.runs[job.id] = run
         return job
 
     # ---- all of it -------------------------------------------------------------------
@@ -328,9 +345,16 @@ class _Builder:
         search, measured = None, []
         if x.search is not None:
             search = self.search_jobs()
-            measured = [*search.proxies, *self.baseline_jobs(search.design), *self.solved_jobs(search.solve)]
+            measured = [*search.proxies, *self.measured_jobs(search)]
         self.report_job(search, measured)
         return JobGraph.of(self.added)
+
+
+def _baseline_label(b: BaselineSpec) -> str:
+    """How tables name a baseline: a prior by its name, a fixed mixture by its weights."""
+    if b.weights is None:
+        return b.name
+    return "mixture(" + ", ".join(f"{s}: {w * 100:g}%" for s, w in b.weights) + ")"
 
 
 def _tokenizer_files(path: str) -> list[str]:

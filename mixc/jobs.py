@@ -280,8 +280,14 @@ class SolveJob:
 
 @dataclass(frozen=True)
 class ReportRun:
+    """One measured run, as the report groups it: which mixture, at which scale, which seed."""
+
     name: str
-    role: Literal["proxy", "baseline", "chosen", "final"]
+    role: Literal["proxy", "baseline", "chosen"]
+    mixture: str  # "chosen", a baseline's name ("uniform", "natural", "fixed0", ...), or a design key ("run3")
+    label: str  # how tables name the mixture: "chosen", "uniform", "mixture(code: 50%, ...)", "proxy 3"
+    scale: Literal["proxy", "target"]  # trained with the search's proxy recipe, or with the final recipe
+    replicate: int  # 0 .. replicates - 1; the run's seed is the experiment's seed + replicate
     output: str
 
 

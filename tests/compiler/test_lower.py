@@ -82,3 +82,27 @@ def test_emit_writes_job_files_and_a_generic_snakefile(make_spec, tmp_path):
     snakefile = (tmp_path / "w" / "Snakefile").read_text()
     assert "tiny" not in snakefile and "alpha" not in snakefile  # nothing from the spec in code
     assert (tmp_path / "w" / "profiles" / "slurm" / "config.yaml").read_text().count("executor: \"slurm\"") == 1
+
+
+def test_replicates_and_validation_at_target_scale(make_spec, tmp_path):
+    """replicates = 2 and validate: chosen and each baseline at both scales, one seed each replicate;
+    the report names every run's mixture, scale and replicate."""
+    spec = make_spec(runs=4)
+    text = spec.read_text().replace("  seed = 1\n", "  seed = 1\n  replicates = 2\n")
+    spec.write_text(text.replace("  baselines uniform, natural\n", "  baselines uniform, natural\n  validate uniform\n"))
+    _, graph = graph_of(spec)
+    train = {j.name: j for j in graph if j.kind == "train"}
+    assert set(train) == {f"tiny_proxy{i}" for i in range(4)} | {
+        "tiny_chosen", "tiny_uniform", "tiny_natural", "tiny_chosen_r1", "tiny_uniform_r1", "tiny_natural_r1",
+        "tiny_final", "tiny_final_uniform", "tiny_final_r1", "tiny_final_uniform_r1"}
+    assert train["tiny_chosen_r1"].config.seed == train["tiny_chosen"].config.seed + 1 == 2
+    assert train["tiny_final_uniform"].config.steps == train["tiny_final"].config.steps  # the final recipe
+    assert train["tiny_final_uniform"].config.steps != train["tiny_uniform"].config.steps
+    assert [n for n, j in train.items() if j.config.export] == ["tiny_final"]
+    report = next(j for j in graph if j.kind == "report").config
+    runs = {r.name: r for r in report.runs}
+    assert (runs["tiny_final_uniform_r1"].role, runs["tiny_final_uniform_r1"].mixture,
+            runs["tiny_final_uniform_r1"].scale, runs["tiny_final_uniform_r1"].replicate) == (
+        "baseline", "uniform", "target", 1)
+    assert (runs["tiny_final"].role, runs["tiny_final"].scale) == ("chosen", "target")
+    assert runs["tiny_proxy2"].label == "proxy 2" and runs["tiny_proxy2"].mixture == "run2"
