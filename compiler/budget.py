@@ -21,7 +21,7 @@ BYTE_VOCAB = 257  # 256 bytes and the end-of-text token (runtime.tokenizer)
 
 @dataclass(frozen=True)
 class Row:
-    what: str  # "proxy runs", "final run", "baselines"
+    what: str  # "proxy runs", "chosen-mixture and baseline runs", "final and validation runs"
     recipe: str
     count: int
     flops_each: float
@@ -89,9 +89,9 @@ def estimate(experiment: Experiment, vocab: int | None = None) -> Estimate:
     if x.search:
         proxy = x.recipe(x.search.recipe)
         row("proxy runs", proxy, x.search.runs)
-        row("chosen-mixture and baseline runs", proxy, 1 + len(x.baselines))
+        row("chosen-mixture and baseline runs", proxy, x.replicates * (1 + len(x.baselines)))
     if x.final:
-        row("final run", x.recipe(x.final), 1)
+        row("final and validation runs", x.recipe(x.final), x.replicates * (1 + len(x.validate)))
     return Estimate(device.name, gpus, mfu, device.peak_flops, tuple(rows))
 
 

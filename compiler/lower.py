@@ -1,23 +1,24 @@
 """Lowering: a checked Experiment -> a graph of typed jobs (`JobGraph`).
 
-    tokenizer -> tokenize/<source> -> design -> train/<proxy i> -> fit -> solve -> train/final  -> report
-                                         \\-> train/<baselines>                 \\-> train/chosen -/
+    tokenizer -> tokenize/<source> -> design -> train/<proxy i> -> fit -> solve -> train/<chosen, final> -> report
+                                         \\-> train/<natural baseline>                 \\-> (each replicate, each scale)
 
 It reads as its stages: data files, the tokenizer job, one tokenize job per source and
-evaluation set, the search (design, proxies, fit, solve), the baselines, the chosen and
-final runs, the report. Each job's config is one of the dataclasses of `mixc.jobs`, the
-same class the worker loads it with; its id is `<kind>/<name>-<hash8>`, where the hash
-covers the config's hashed fields (`mixc.jobfile.unhashed` marks the others), the content
-of the data files it reads (`mixc.hashing.FileDigests`) and its inputs' hashes. Names,
-labels and line numbers that only serve messages stay out of the hash, so a renamed or
-moved spec, or a touched data file, reruns nothing.
+evaluation set, the search (design, proxies, fit, solve), the measured runs, the report.
+Each job's config is one of the dataclasses of `mixc.jobs`, the same class the worker loads
+it with; its id is `<kind>/<name>-<hash8>`, where the hash covers the config's hashed fields
+(`mixc.jobfile.unhashed` marks the others), the content of the data files it reads
+(`mixc.hashing.FileDigests`) and its inputs' hashes. Names, labels and line numbers that
+only serve messages stay out of the hash, so a renamed or moved spec, or a touched data
+file, reruns nothing.
 
-Baselines and `chosen` (the solved mixture) are trained with the proxy recipe, so that the
-law's prediction for the chosen mixture, its measured loss and the baselines' losses are
-all at one scale; the final run is the target model on the chosen mixture. A train job
-whose mixture is decided at run time (proxies and the natural baseline by the design job,
-the final run by the solve job) names the file and key its weights come from
-(`weights_file`). Paths in configs are relative to the work directory, except data files.
+The measured runs compare like with like: the chosen (solved) mixture and every baseline
+are trained with the proxy recipe, at the scale the law predicts; the chosen mixture and
+the validated baselines are trained again with the final recipe (the target scale); each
+`replicates` times, replicate r with seed `seed + r`. A train job whose mixture is decided
+at run time (proxies and the natural baseline by the design job, the chosen mixture by the
+solve job) names the file and key its weights come from (`weights_file`). Paths in configs
+are relative to the work directory, except data files.
 
 This module globs the data files (a glob matching nothing is a diagnostic at the source's
 line) and reads them only to fingerprint them; it runs nothing and writes nothing.
