@@ -299,6 +299,17 @@ class _Builder:
         """Evaluation sets of every train job: each source's holdout and each extra set."""
         return {d.name: self.groups[d.name] for d in (*self.x.sources, *self.x.eval_sets)}
 
+    def evaluation(self) -> dict[str, int]:
+        """One evaluation for every run of the experiment, whatever its recipe: windows as long
+        as the shortest context among the trained models, as many as the largest `eval_tokens`
+        any recipe asks for (so every run is scored on the same held-out text)."""
+        x = self.x
+        recipes = [x.recipe(x.search.recipe)] if x.search else []
+        recipes += [x.recipe(x.final)] if x.final else []
+        recipes = recipes or list(x.recipes)
+        return {"eval_tokens": max(r.eval_tokens for r in recipes),
+                "eval_seq_len": min(x.model(r.model).seq_len for r in recipes)}
+
     def recipe_fields(self, recipe: RecipeSpec, export: bool) -> dict[str, Any]:
         """Every TrainJob field but the mixture and the seed, resolved from the recipe (computed
         once per recipe: a sweep of a thousand proxies shares them)."""
@@ -316,7 +327,7 @@ class _Builder:
                 warmup_steps=round(recipe.warmup * steps), weight_decay=recipe.weight_decay,
                 beta1=0.9, beta2=0.95, grad_clip=recipe.clip or None,
                 checkpoint_every=max(1, steps // 4), log_every=max(1, steps // 20),
-                eval_sources=list(self.eval_groups().values()), eval_tokens=recipe.eval_tokens,
+                eval_sources=list(self.eval_groups().values()), **self.evaluation(),
                 device="auto", compile=None, export=export, output="")
         return self.train_fields[key]
 

@@ -172,7 +172,8 @@ class TrainJob:
     checkpoint_every: int
     log_every: int
     eval_sources: list[str]
-    eval_tokens: int
+    eval_tokens: int  # predicted tokens per evaluation set, at most
+    eval_seq_len: int  # evaluation window length: one for every run of an experiment, <= model.seq_len
     device: Device
     compile: bool | None
     export: bool
@@ -197,6 +198,9 @@ class TrainJob:
                 raise FieldError(name, f"must be in [0, 1), got {getattr(self, name)}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise FieldError("grad_clip", f"must be > 0 or null, got {self.grad_clip}")
+        if not 1 <= self.eval_seq_len <= self.model.seq_len:
+            raise FieldError("eval_seq_len", f"must be in [1, model.seq_len = {self.model.seq_len}], "
+                             f"got {self.eval_seq_len}")
         self._check_mixture()
 
     def _check_mixture(self) -> None:
@@ -216,6 +220,7 @@ class EvalJob:
     store: str
     sources: list[str]
     tokens: int  # predicted tokens per source (at most)
+    seq_len: int | None  # evaluation window length (<= the model's); null: the model's seq_len
     batch_size: int
     device: Device
     output: str = unhashed()
@@ -223,6 +228,8 @@ class EvalJob:
     def __post_init__(self) -> None:
         if not self.sources:
             raise FieldError("sources", "needs at least one source")
+        if self.seq_len is not None and self.seq_len < 1:
+            raise FieldError("seq_len", f"must be >= 1 or null, got {self.seq_len}")
         for name in ("tokens", "batch_size"):
             if getattr(self, name) < 1:
                 raise FieldError(name, f"must be >= 1, got {getattr(self, name)}")

@@ -22,12 +22,16 @@ from mixc.runtime.sampler import valid_windows
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, store: str, sources: list[str], tokens: int, batch_size: int,
+def evaluate(model: torch.nn.Module, store: str, sources: list[str], tokens: int, seq_len: int, batch_size: int,
              device: torch.device) -> dict[str, dict[str, float]]:
-    """{source: {"loss": mean nats per predicted token, "tokens": predicted tokens}} on each valid split."""
+    """{source: {"loss": mean nats per predicted token, "tokens": predicted tokens}} on each valid
+    split, over windows of `seq_len` (the same for every run of an experiment, whatever the
+    model's own context: runs are scored on the same text)."""
+    if not 1 <= seq_len <= model.config.shape.seq_len:
+        raise JobError(f"evaluation windows of {seq_len} tokens need a model of at least that context "
+                       f"(this one has seq_len {model.config.shape.seq_len})")
     was_training = model.training
     model.eval()
-    seq_len = model.config.shape.seq_len
     results = {}
     for source in sources:
         windows = torch.from_numpy(valid_windows(store, source, seq_len, tokens))
@@ -49,7 +53,8 @@ def run(job: EvalJob) -> None:
         model = load_native(Path(job.model)).to(device)
     except ExportError as err:
         raise JobError(str(err)) from None
-    results = evaluate(model, job.store, job.sources, job.tokens, job.batch_size, device)
+    seq_len = job.seq_len or model.config.shape.seq_len
+    results = evaluate(model, job.store, job.sources, job.tokens, seq_len, job.batch_size, device)
     out = Path(job.output)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "eval.json", {"model": job.model, "losses": results})

@@ -257,8 +257,8 @@ class Trainer:
     def evaluate(self) -> dict[str, dict[str, float]]:
         """Valid-split loss of each eval source (the same figure an `eval` job gives)."""
         job = self.job
-        return evaluate.evaluate(self.model, job.store, job.eval_sources, job.eval_tokens, job.micro_batch,
-                                 self.device)
+        return evaluate.evaluate(self.model, job.store, job.eval_sources, job.eval_tokens, job.eval_seq_len,
+                                 job.micro_batch, self.device)
 
     def save_model(self) -> None:
         """model/ in the native format; hf/ too when asked for and the kind has a Hugging Face counterpart."""

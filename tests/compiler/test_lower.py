@@ -106,3 +106,16 @@ def test_replicates_and_validation_at_target_scale(make_spec, tmp_path):
         "baseline", "uniform", "target", 1)
     assert (runs["tiny_final"].role, runs["tiny_final"].scale) == ("chosen", "target")
     assert runs["tiny_proxy2"].label == "proxy 2" and runs["tiny_proxy2"].mixture == "run2"
+
+
+def test_one_evaluation_for_every_run(make_spec, tmp_path):
+    """Recipes with other contexts and eval_tokens still score every run on the same windows."""
+    spec = make_spec(runs=4)
+    text = spec.read_text().replace("model target = dense(layers: 2, d_model: 32, heads: 2, seq_len: 32)",
+                                    "model target = dense(layers: 2, d_model: 32, heads: 2, seq_len: 64)")
+    spec.write_text(text.replace("train final_run { model: target, tokens: 4k, batch: 4 }",
+                                 "train final_run { model: target, tokens: 4k, batch: 4, eval_tokens: 100k }"))
+    _, graph = graph_of(spec)
+    train = [j.config for j in graph if j.kind == "train"]
+    assert {c.model.seq_len for c in train} == {32, 64}
+    assert {(c.eval_seq_len, c.eval_tokens) for c in train} == {(32, 100_000)}  # the largest asked for (the default is 65,536)

@@ -62,5 +62,5 @@ def train_job(store: dict[str, Path], output: Path, **change) -> dict:
            "seed": 0, "steps": 12, "batch_size": 4, "micro_batch": 2, "lr": 3e-3, "min_lr": 3e-4,
            "schedule": "cosine", "warmup_steps": 2, "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95,
            "grad_clip": 1.0, "checkpoint_every": 5, "log_every": 4, "eval_sources": ["legal", "literature"],
-           "eval_tokens": 256, "device": "cpu", "compile": False, "export": False, "output": str(output)}
+           "eval_tokens": 256, "eval_seq_len": 16, "device": "cpu", "compile": False, "export": False, "output": str(output)}
     return job | change

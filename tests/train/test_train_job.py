@@ -46,7 +46,7 @@ def test_eval_job_matches_the_train_jobs_final_eval(store, tmp_path):
     out = tmp_path / "run"
     assert run_job(tmp_path, train_job(store, out)) == 0
     job = {"schema": 1, "kind": "eval", "model": str(out / "model"), "store": str(store["store"]),
-           "sources": ["legal", "literature"], "tokens": 256, "batch_size": 3, "device": "cpu",
+           "sources": ["legal", "literature"], "tokens": 256, "seq_len": None, "batch_size": 3, "device": "cpu",
            "output": str(tmp_path / "ev")}
     assert run_job(tmp_path, job, "eval.json") == 0
     losses = json.loads((tmp_path / "ev" / "eval.json").read_text())["losses"]
@@ -75,3 +75,12 @@ def test_progress_bar_on_a_terminal(monkeypatch):
     frames = term.getvalue().split("\r")[1:]
     assert len(frames) == 4 and frames[0].startswith("[" + "#" * 7 + "." * 23 + "] 1/4 loss 2.5000")
     assert frames[-1].startswith("[" + "#" * 30 + "] 4/4 loss 2.2000") and frames[-1].endswith("\n")
+
+
+def test_evaluation_windows_are_the_jobs_not_the_models(store, tmp_path):
+    """eval_seq_len sets the window length (runs with other contexts score the same text);
+    a window longer than the model's context is refused when the job file is read."""
+    out = tmp_path / "short"
+    assert run_job(tmp_path, train_job(store, out, steps=2, eval_seq_len=8, eval_tokens=80)) == 0
+    assert {r["tokens"] for r in _metrics(out)["eval"].values()} == {80}  # 10 windows of 8 predicted tokens
+    assert run_job(tmp_path, train_job(store, tmp_path / "long", eval_seq_len=32), "long.json") == 2
