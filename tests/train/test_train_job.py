@@ -81,6 +81,6 @@ def test_evaluation_windows_are_the_jobs_not_the_models(store, tmp_path):
     """eval_seq_len sets the window length (runs with other contexts score the same text);
     a window longer than the model's context is refused when the job file is read."""
     out = tmp_path / "short"
-    assert run_job(tmp_path, train_job(store, out, steps=2, eval_seq_len=8, eval_tokens=80)) == 0
-    assert {r["tokens"] for r in _metrics(out)["eval"].values()} == {80}  # 10 windows of 8 predicted tokens
+    assert run_job(tmp_path, train_job(store, out, steps=2, eval_seq_len=8, eval_tokens=32)) == 0
+    assert {r["tokens"] for r in _metrics(out)["eval"].values()} == {32}  # 4 windows of 8 predicted tokens
     assert run_job(tmp_path, train_job(store, tmp_path / "long", eval_seq_len=32), "long.json") == 2
