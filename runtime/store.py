@@ -13,9 +13,12 @@ module: `splits.<split>.tokens` and `.documents` are the counts, `dtype`, `token
 written last. Document offsets are an array, not an attribute: attributes are read whole,
 and a large source has millions of documents.
 
-Chunks are zstd with its checksum on, so a damaged chunk fails to decode instead of
-yielding wrong tokens; a missing chunk file (zarr would read it as zeros) is caught when a
-split is opened. Every failure names the file. This module must not tokenize.
+The record also lists the size of every file of the group when it was written, so a
+truncated or missing chunk is caught when the source is opened, by `stat` alone
+(runtime.store_record, which `mixc run` uses too). Chunks are zstd with its checksum on, so
+any other damage fails to decode instead of yielding wrong tokens; the reader then leaves a
+note in the group, so that the next `mixc run` rebuilds it. Every failure names the file and
+the fix. This module must not tokenize.
 """
 
 from __future__ import annotations
@@ -25,26 +28,20 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, NoReturn
 
 import numpy as np
 import zarr
 from zarr.codecs import ZstdCodec
 
 from mixc.atomic import atomic_directory, write_text
-from mixc.jobfile import JobError
+from mixc.runtime.store_record import SCHEMA, SPLITS, StoreError, file_sizes, mark_damaged, read_record, rebuild_hint
 
-SPLITS = ("train", "valid")
 TOKENS_CHUNK = 1 << 20  # 2 MiB of uint16: one decode per chunk, many windows per decode
 OFFSETS_CHUNK = 1 << 16
-SCHEMA = 1
 
 # A store root holding every source, or a map from source name to the store root holding it.
 StorePath = str | os.PathLike | Mapping[str, str | os.PathLike]
-
-
-class StoreError(JobError):
-    """A token store is missing, incomplete or damaged; the message names the file."""
 
 
 def source_path(store: StorePath, source: str) -> Path:
@@ -144,8 +141,8 @@ class SourceWriter:
             counts = {s: w.close() for s, w in self._splits.items()}
             for s, c in counts.items():
                 self._group[s].attrs.update(c)
-            self._group.attrs.update({**self.record, "schema": SCHEMA, "source": self.source,
-                                      "dtype": self.dtype, "splits": counts, "complete": True})
+            self._group.attrs.update({**self.record, "schema": SCHEMA, "source": self.source, "dtype": self.dtype,
+                                      "splits": counts, "sizes": file_sizes(self._tmp), "complete": True})
         return self._atomic.__exit__(exc_type, exc, tb)
 
 
@@ -164,20 +161,9 @@ class SourceInfo:
 
 
 def open_source(store: StorePath, source: str) -> SourceInfo:
-    """Check that `source`'s group exists and is complete, and return its record."""
+    """Check that `source`'s group is complete and whole (runtime.store_record), and return its record."""
     path = source_path(store, source)
-    meta = path / "zarr.json"
-    if not meta.exists():
-        raise StoreError(f"{path}: no token store for source '{source}' (run its tokenize job)")
-    try:
-        record = json.loads(meta.read_text(encoding="utf-8"))["attributes"]
-        complete = record.get("complete") is True and record.get("schema") == SCHEMA
-        counts = {s: (int(record["splits"][s]["tokens"]), int(record["splits"][s]["documents"])) for s in SPLITS}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise StoreError(f"{meta}: corrupt store record ({exc}); rerun the tokenize job") from None
-    if not complete:
-        raise StoreError(f"{path}: incomplete token store; rerun the tokenize job")
-    return SourceInfo(path, record)
+    return SourceInfo(path, read_record(path))
 
 
 def token_counts(store: str | os.PathLike) -> dict[str, dict[str, int]]:
@@ -197,20 +183,26 @@ class TokenReader:
     def __init__(self, info: SourceInfo, split: str):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        self.group = info.path
         self.path = info.path / split / "tokens"
         self.length = info.tokens(split)
         try:
             self.array = zarr.open_array(str(self.path), mode="r", zarr_format=3)
         except Exception as exc:  # zarr raises several types for unreadable metadata
-            raise StoreError(f"{self.path / 'zarr.json'}: unreadable token array ({exc})") from None
+            self._damaged(self.path / "zarr.json", f"unreadable token array ({exc})")
         if self.array.shape != (self.length,):
-            raise StoreError(f"{self.path}: holds {self.array.shape[0]} tokens, its record says {self.length}")
+            self._damaged(self.path, f"holds {self.array.shape[0]} tokens, its record says {self.length}")
         self.chunk = int(self.array.chunks[0])
         self.nchunks = math.ceil(self.length / self.chunk)
-        for i in range(self.nchunks):
+        for i in range(self.nchunks):  # a record without sizes (an older store) has not checked them
             if not self.chunk_file(i).is_file():
-                raise StoreError(f"{self.chunk_file(i)}: chunk missing; rerun the tokenize job")
+                raise StoreError(f"{self.chunk_file(i)}: chunk missing; {rebuild_hint(self.group)}")
         self._cache: dict[int, np.ndarray] = {}
+
+    def _damaged(self, file: Path, problem: str) -> NoReturn:
+        """Note the damage in the group (so the next `mixc run` rebuilds it) and fail, naming both."""
+        mark_damaged(self.group, file, problem)
+        raise StoreError(f"{file}: {problem}; {self.group} is marked damaged: {rebuild_hint(self.group)}")
 
     def chunk_file(self, i: int) -> Path:
         return self.path / "c" / str(i)
@@ -222,8 +214,7 @@ class TokenReader:
         try:
             data = np.asarray(self.array[i * self.chunk : min((i + 1) * self.chunk, self.length)])
         except Exception as exc:  # codec errors come in several types; all mean a damaged file
-            raise StoreError(f"{self.chunk_file(i)}: corrupt or truncated chunk ({exc}); "
-                             "rerun the tokenize job") from None
+            self._damaged(self.chunk_file(i), f"corrupt or truncated chunk ({exc})")
         self._cache = {i: data}  # windows are read in order: one chunk of cache is enough
         return data
 
