@@ -41,7 +41,7 @@ from mixc.hashing import FileDigests, job_digest
 from mixc.jobfile import to_json
 from mixc.jobs import (Constraint, DesignJob, FitJob, Objective, ObjectiveTerm, ReportJob, ReportRun, SolveJob,
                        SourceGroup, SourceSpec, Term, TokenizeJob, TokenizerJob, TrainJob, WeightsFile)
-from mixc.spec.diagnostics import Diagnostic
+from mixc.spec.diagnostics import Diagnostic, Note
 from mixc.spec.experiment import BaselineSpec, DataSpec, Experiment, ObjectiveSpec, RecipeSpec
 
 BPE_SAMPLE_BYTES = 4 * 1024 * 1024  # text the BPE trainer sees, shared equally among sources
@@ -183,6 +183,22 @@ class _Builder:
             return False
         self.files[d.name] = list(dict.fromkeys(os.path.abspath(p) for p in found))
         return True
+
+    def shared_files(self) -> bool:
+        """E104 for an evaluation set that reads files a source trains on: its loss would be
+        measured on training data. True when there is none."""
+        x = self.x
+        owner = {f: d for d in x.sources for f in self.files[d.name]}
+        for e in x.eval_sets:
+            shared = [f for f in self.files[e.name] if f in owner]
+            if shared:
+                d = owner[shared[0]]
+                files = ", ".join(os.path.relpath(f, self.base) for f in shared[:3]) + (" ..." if len(shared) > 3 else "")
+                self.diags.append(Diagnostic(
+                    "E104", f"evaluation set `{e.name}` reads {len(shared)} file(s) that source `{d.name}` trains on: "
+                    f"{files}", e.span, notes=(Note(f"source `{d.name}` is defined here", d.span),),
+                    help="evaluate on files no source reads; a source's own held-out documents are `loss(source)`"))
+        return not any(d.code == "E104" for d in self.diags)
 
     def fingerprint(self, name: str) -> list[str]:
         """What of a source's data a hash covers: its files' contents, in reading order."""
@@ -349,7 +365,7 @@ class _Builder:
 
     def build(self) -> JobGraph | None:
         x = self.x
-        if not all([self.glob_data(d) for d in (*x.sources, *x.eval_sets)]):
+        if not all([self.glob_data(d) for d in (*x.sources, *x.eval_sets)]) or not self.shared_files():
             return None
         self.vocab = tokenizer_vocab(x)
         self.tokenizer_job()
