@@ -185,7 +185,7 @@ class _Builder:
         return True
 
     def shared_files(self) -> bool:
-        """E104 for an evaluation set that reads files a source trains on: its loss would be
+        """E105 for an evaluation set that reads files a source trains on: its loss would be
         measured on training data. True when there is none."""
         x = self.x
         owner = {f: d for d in x.sources for f in self.files[d.name]}
@@ -195,10 +195,10 @@ class _Builder:
                 d = owner[shared[0]]
                 files = ", ".join(os.path.relpath(f, self.base) for f in shared[:3]) + (" ..." if len(shared) > 3 else "")
                 self.diags.append(Diagnostic(
-                    "E104", f"evaluation set `{e.name}` reads {len(shared)} file(s) that source `{d.name}` trains on: "
+                    "E105", f"evaluation set `{e.name}` reads {len(shared)} file(s) that source `{d.name}` trains on: "
                     f"{files}", e.span, notes=(Note(f"source `{d.name}` is defined here", d.span),),
                     help="evaluate on files no source reads; a source's own held-out documents are `loss(source)`"))
-        return not any(d.code == "E104" for d in self.diags)
+        return not any(d.code == "E105" for d in self.diags)
 
     def fingerprint(self, name: str) -> list[str]:
         """What of a source's data a hash covers: its files' contents, in reading order."""

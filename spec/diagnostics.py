@@ -52,7 +52,7 @@ CODES: dict[str, str] = {
     "E101": "data files not found",
     "E102": "constraints cannot all hold",
     "E103": "over the compute budget",
-    "E104": "an evaluation set reads a source's files",
+    "E105": "an evaluation set reads a source's files",
     "E104": "too few runs for the law",
 }
 
