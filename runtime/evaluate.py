@@ -9,6 +9,7 @@ does not train and does not write checkpoints.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import torch
@@ -18,6 +19,8 @@ from mixc.jobfile import JobError
 from mixc.jobs import EvalJob
 from mixc.runtime.device import autocast, device_for
 from mixc.runtime.export import ExportError, load_native
+from mixc.runtime.models.loss import linear_cross_entropy
+from mixc.runtime.models.transformer import Transformer
 from mixc.runtime.sampler import valid_windows
 
 
@@ -38,12 +41,20 @@ def evaluate(model: torch.nn.Module, store: str, sources: list[str], tokens: int
         total = 0.0
         for start in range(0, len(windows), batch_size):
             part = windows[start : start + batch_size].to(device)
-            with autocast(device):
-                ce = model(part[:, :-1], part[:, 1:]).ce
-            total += ce.item() * part.shape[0]  # each window predicts seq_len tokens
+            total += window_loss(model, part, autocast(device)) * part.shape[0]  # each predicts seq_len tokens
         results[source] = {"loss": total / len(windows), "tokens": len(windows) * seq_len}
     model.train(was_training)
     return results
+
+
+def window_loss(model: Transformer, windows: torch.Tensor, precision: AbstractContextManager) -> float:
+    """Mean cross-entropy of windows [n, T + 1]: the body under `precision` (bf16 autocast on
+    CUDA), the logits and their log-softmax in fp32, so the figure is not rounded to bf16."""
+    with precision:
+        h, _ = model.hidden(windows[:, :-1])
+    with torch.autocast(windows.device.type, enabled=False):
+        ce = linear_cross_entropy(h.float().flatten(0, 1), model.head.weight.float(), windows[:, 1:].flatten())
+    return ce.item()
 
 
 def run(job: EvalJob) -> None:

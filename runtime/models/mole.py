@@ -25,6 +25,7 @@ r is at least that matrix's rank (always so for r = d).
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import torch
@@ -49,9 +50,12 @@ class MoLEFeedForward(nn.Module):
     def reset_parameters(self, init: Init) -> None:
         # Parameter order (own tensors, then router, then shared expert): the order of the draws.
         nn.init.normal_(self.down, 0.0, init.out)
-        # Orthonormal basis rows, so W_i = A_i B starts distributed like A_i.
+        # Orthonormal basis rows B [r, d]: an entry of W_i = A_i B has variance var(A) r / d, so
+        # A is drawn at std sqrt(d / r) for the experts to start at the scale of a dense
+        # expert's weights (std), not sqrt(r / d) times smaller.
         nn.init.orthogonal_(self.basis)
-        nn.init.normal_(self.latent_gate_up, 0.0, init.std)
+        d, r = self.basis.shape[1], self.basis.shape[0]
+        nn.init.normal_(self.latent_gate_up, 0.0, init.std * math.sqrt(d / r))
         self.router.reset_parameters(init)
         if self.shared is not None:
             self.shared.reset_parameters(init)

@@ -112,6 +112,14 @@ class Transformer(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> Output:
         """idx [B, T] -> logits [B, T, V]; with targets [B, T], the losses instead."""
+        x, aux = self.hidden(idx)
+        if targets is None:
+            return Output(self.head(x), None, None, aux)
+        ce = linear_cross_entropy(x.flatten(0, 1), self.head.weight, targets.flatten())
+        return Output(None, ce + aux, ce, aux)
+
+    def hidden(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """idx [B, T] -> (the final norm's output [B, T, d], the routers' auxiliary loss)."""
         T = idx.shape[1]
         if T > self.config.shape.seq_len:
             raise ValueError(f"sequence of {T} tokens exceeds the model's seq_len {self.config.shape.seq_len}")
@@ -122,8 +130,4 @@ class Transformer(nn.Module):
         for block in self.blocks:
             x, block_aux = block(x, rope)
             aux = aux + block_aux
-        x = self.norm(x)
-        if targets is None:
-            return Output(self.head(x), None, None, aux)
-        ce = linear_cross_entropy(x.flatten(0, 1), self.head.weight, targets.flatten())
-        return Output(None, ce + aux, ce, aux)
+        return self.norm(x), aux

@@ -133,3 +133,15 @@ def test_compiled_moe_matches_eager():
     assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)
     for name, grad in grads[0][1].items():
         assert torch.allclose(grad, grads[1][1][name], atol=1e-5), name
+
+
+def test_mole_experts_start_at_the_scale_of_dense_experts():
+    """W_i = A_i B with orthonormal B: A is drawn larger by sqrt(d / r) so that W_i's entries
+    have the model's init std, as a MoE expert's do."""
+    torch.manual_seed(0)
+    big = ModelShape("mole", 1, 256, 4, 64, 16, experts=8, top_k=2, rank=16)
+    mole, moe = ModelConfig(big).build(), ModelConfig(replace(big, kind="moe", rank=0)).build()
+    ffn = mole.blocks[0].ffn
+    experts = ffn.latent_gate_up @ ffn.basis  # [E, 2f, d]
+    std = moe.blocks[0].ffn.gate_up.std().item()
+    assert abs(experts.std().item() / std - 1) < 0.05

@@ -84,3 +84,26 @@ def test_evaluation_windows_are_the_jobs_not_the_models(store, tmp_path):
     assert run_job(tmp_path, train_job(store, out, steps=2, eval_seq_len=8, eval_tokens=32)) == 0
     assert {r["tokens"] for r in _metrics(out)["eval"].values()} == {32}  # 4 windows of 8 predicted tokens
     assert run_job(tmp_path, train_job(store, tmp_path / "long", eval_seq_len=32), "long.json") == 2
+
+
+def test_evaluation_logits_are_fp32_under_bf16_autocast():
+    """The body may run in bf16 (CUDA), but the logits and their log-softmax are fp32: the loss
+    equals the fp32 head applied to the bf16 body's output, not the bf16 logits' loss."""
+    import torch
+
+    from mixc.runtime.evaluate import window_loss
+    from mixc.runtime.models import ModelConfig
+    from mixc.runtime.models.loss import linear_cross_entropy
+    from mixc.shape import ModelShape
+
+    torch.manual_seed(0)
+    model = ModelConfig(ModelShape("dense", 1, 64, 4, 3000, 32)).build().eval()
+    windows = torch.randint(0, 3000, (4, 33))
+    bf16 = torch.autocast("cpu", dtype=torch.bfloat16)
+    with torch.no_grad():
+        loss = window_loss(model, windows, bf16)
+        with bf16:
+            h, _ = model.hidden(windows[:, :-1])
+            rounded = model(windows[:, :-1], windows[:, 1:]).ce.item()
+        exact = linear_cross_entropy(h.float().flatten(0, 1), model.head.weight, windows[:, 1:].flatten()).item()
+    assert loss == exact and loss != rounded
