@@ -48,12 +48,13 @@ CODES: dict[str, str] = {
     "E033": "experiment inside an imported file",
     "W001": "unused definition",
     "W002": "the final recipe trains on less than a proxy",
-    # From the compiler: `mixc build` (E101) and the hooks `mixc check` runs (E102, E103, E104).
+    # From the compiler: `mixc build` (E101, E105) and the hooks `mixc check` runs (E102, E103, E104, E106).
     "E101": "data files not found",
     "E102": "constraints cannot all hold",
     "E103": "over the compute budget",
     "E105": "an evaluation set reads a source's files",
     "E104": "too few runs for the law",
+    "E106": "baseline outside the constraints",
 }
 
 

@@ -2,12 +2,14 @@
 
 A `Constraint` is `sum(coef * weight(source)) op rhs` with an opaque `label` that the caller
 chooses (the checker passes "file:line"); `check` answers `Feasibility(feasible, conflict)`,
-where `conflict` names an irreducible conflicting subset by label. The decision is exact:
+where `conflict` names an irreducible conflicting subset by label, and `violated` the
+constraints a given mixture breaks. The decision is exact:
 numbers are read as the shortest decimals that give back the same floats (30% is 3/10) and
 the system, the simplex included, is solved over rationals by `simplex.py`, with every row
 loosened by `TOL` (in weight units) so that floats computed elsewhere (a law's support, a
 chain of roundings) that meet exactly on paper still meet. Pure Python: `mixc check` runs
-this without numpy or cvxpy. It knows nothing of points, centres or sampling (`polytope.py`).
+this without numpy or cvxpy. `text` writes a constraint as the spec would. It knows nothing
+of centres or sampling (`polytope.py`).
 """
 
 from __future__ import annotations
@@ -96,6 +98,20 @@ def from_quantities(label: str, quantity: str, coefs: Iterable[tuple[str, float]
     return Constraint(label, tuple((s, r / scale) for s, r in ratios), op, float(rhs) / scale)
 
 
+def left(terms: Sequence[tuple[str, float]], quantity: str = "weight") -> str:
+    """A constraint's left-hand side as the spec writes it: `2 * weight(a) - weight(b)`."""
+    parts = []
+    for i, (source, coef) in enumerate(terms):
+        term = f"{quantity}({source})" if abs(coef) == 1 else f"{abs(coef):g} * {quantity}({source})"
+        parts.append(("- " if coef < 0 else "" if i == 0 else "+ ") + term)
+    return " ".join(parts)
+
+
+def text(terms: Sequence[tuple[str, float]], op: str, rhs: float, quantity: str = "weight") -> str:
+    """A whole constraint as the spec writes it: weights in percent (`<= 40%`), epochs as counts."""
+    return f"{left(terms, quantity)} {op} {f'{rhs * 100:.4g}%' if quantity == 'weight' else f'{rhs:.4g}'}"
+
+
 def exact(x: float) -> Fraction:
     """The shortest decimal that reads back as `x`, as a rational: 0.3 is 3/10, not 0.29999..."""
     return Fraction(repr(float(x)))
@@ -131,6 +147,13 @@ class _System:
             else:
                 self.rows.append([Row(coefs, c.op, rhs + slack if c.op == "<=" else rhs - slack)])
 
+    def holds(self, k: int, x: Sequence[Fraction]) -> bool:
+        """Whether the point x satisfies constraint k (every one of its loosened rows)."""
+        def ok(row: Row) -> bool:
+            lhs = sum((coef * x[j] for j, coef in row.coefs), Fraction(0))
+            return lhs <= row.rhs if row.op == "<=" else lhs >= row.rhs
+        return all(ok(row) for row in self.rows[k])
+
     def decide(self, members: Sequence[int]) -> tuple[bool, frozenset[int]]:
         """Feasibility of the simplex with `members`; when infeasible, the members a certificate uses."""
         owner = [k for k in members for _ in self.rows[k]]
@@ -161,3 +184,17 @@ def check(sources: Sequence[str], constraints: Sequence[Constraint]) -> Feasibil
         if not feasible:
             keep, needed = trial, certificate
     return Feasibility(False, tuple(dict.fromkeys(constraints[k].label for k in keep)))
+
+
+def violated(sources: Sequence[str], constraints: Sequence[Constraint], weights: Sequence[float]) -> tuple[str, ...]:
+    """Labels of the constraints that the mixture `weights` (one per source) breaks, in order.
+
+    Decided exactly, with the loosened rows of `check`: a mixture `check` could return as
+    feasible is never reported, and 40% against `<= 40%` holds.
+    """
+    validate(sources, constraints)
+    if len(weights) != len(sources):
+        raise ValueError(f"{len(weights)} weights for {len(sources)} sources")
+    system = _System(sources, constraints)
+    x = [exact(w) for w in weights]
+    return tuple(dict.fromkeys(c.label for k, c in enumerate(constraints) if not system.holds(k, x)))
