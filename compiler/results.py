@@ -1,227 +1,188 @@
-"""Results of a finished experiment: the summary the report job writes, and its renderings.
+"""The report's text: the result table `mixc run` prints, and report.md.
 
-`summarize` gathers what the jobs wrote (the design, the law, the solution, every run's
-evaluation and loss curve) into one JSON-able dict; `result_table`, `markdown` and `html`
-render it. The objective of a run is computed from its measured losses exactly as the
-spec states it (weighted sum, or max). Reads files; writes none.
+Both render a summary (`mixc.compiler.results_summary`, the dict of summary.json) as one
+block per scale: the proxy scale (the search's proxy recipe: the chosen mixture, each
+baseline, the law's predictions, the best proxy run) and the target scale (the final
+recipe: the chosen mixture and each validated baseline). Runs trained with different
+recipes never share a block. Each row is a mixture's replicates: mean ± sd of the measured
+objective and, for a baseline, the paired difference chosen - baseline; a line per
+baseline says in words whether the chosen mixture beat it. The cells are built once and
+laid out as aligned text or as markdown. Pure: reads no file, computes no statistics.
 """
 
 from __future__ import annotations
 
-import html as htmllib
-import json
 import math
-from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
-from mixc.jobfile import load
-from mixc.jobs import Objective, ReportJob, ReportRun
-from mixc.runtime.kinds import KINDS as RUNTIME_KINDS
+from mixc.compiler.results_stats import MARGIN_SD
 
-
-def objective_value(objective: dict[str, Any] | None, losses: dict[str, float]) -> float | None:
-    if not objective or any(t not in losses for _, t in objective["terms"]):
-        return None
-    values = [c * losses[t] for c, t in objective["terms"]]
-    return max(values) if objective["kind"] == "max" else sum(values)
+RECIPES = {"proxy": "the search's proxy recipe", "target": "the final recipe"}
+MARK = "\u2020"  # a dagger after a baseline the design moved or that breaks an epoch cap; the note says which
+Block = tuple[list[str], list[list[str]], list[str]]  # header, rows of cells, notes under the table
 
 
-def _read(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-
-
-def _objective_json(objective: Objective | None) -> dict[str, Any] | None:
-    """The objective as the summary shows it: {"kind", "terms": [[coef, target], ...]}."""
-    if objective is None:
-        return None
-    return {"kind": objective.kind, "terms": [[t.coef, t.target] for t in objective.terms]}
-
-
-class _Mixtures:
-    """The weights each run trained on: given in its job file, or decided by another job
-    (each decided-mixtures file is read once: a sweep's proxies share one)."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, Any] = {}
-
-    def of(self, run: ReportRun) -> list[float] | None:
-        path = Path("jobs") / f"{run.output}.json"
-        if not path.exists():
-            return None
-        train = load(path, {"train": RUNTIME_KINDS["train"]}).config
-        if train.weights is not None or train.weights_file is None:
-            return train.weights
-        if train.weights_file.path not in self.files:
-            self.files[train.weights_file.path] = _read(Path(train.weights_file.path))
-        decided = self.files[train.weights_file.path]
-        return decided["mixtures"][train.weights_file.key] if decided else None
-
-
-def _run_summary(job: ReportJob, run: ReportRun, weights: list[float] | None) -> dict[str, Any]:
-    metrics = _read(Path(run.output) / "metrics.json") or {}
-    ev = metrics.get("eval", {})
-    losses = {name: ev[group]["loss"] for name, group in job.eval_groups.items() if group in ev}
-    return {"name": run.name, "role": run.role, "output": run.output,
-            "mixture": dict(zip(job.sources, weights)) if weights else None,
-            "losses": losses, "objective": objective_value(_objective_json(job.objective), losses),
-            "curve": metrics.get("loss_curve", []), "tokens_per_s": metrics.get("tokens_per_s")}
-
-
-def _add_predictions(runs: list[dict[str, Any]], law: dict[str, Any], sources: list[str],
-                     objective: dict[str, Any] | None) -> None:
-    """The law's predicted objective for every run at proxy scale."""
-    import numpy as np
-
-    from mixc.compiler.mixture.laws import load_law
-
-    fitted = load_law(law)
-    proxies = [r for r in runs if r["role"] in ("proxy", "chosen", "baseline") and r["mixture"]]
-    preds = fitted.predict(np.array([[r["mixture"][s] for s in sources] for r in proxies]))
-    for r, p in zip(proxies, preds):
-        r["predicted"] = objective_value(objective, dict(zip(fitted.targets, map(float, p))))
-
-
-def summarize(job: ReportJob) -> dict[str, Any]:
-    """One dict with everything the report shows; paths in `job` are relative to the work dir."""
-    sources, objective = list(job.sources), _objective_json(job.objective)
-    design = _read(Path(job.design) / "mixtures.json") if job.design else None
-    solution = _read(Path(job.solve) / "solution.json") if job.solve else None
-    law = _read(Path(job.fit) / "law.json") if job.fit else None
-    mixtures = _Mixtures()
-    runs = [_run_summary(job, r, mixtures.of(r)) for r in job.runs]
-    predicted = None
-    if law is not None:
-        _add_predictions(runs, law, sources, objective)
-        predicted = {"law": law.get("law"), "cv": law.get("cv", {})}
-    # Job files sort their keys: restore the spec's order (sources first, then extra sets).
-    eval_sets = [s for s in sources if s in job.eval_groups] + sorted(set(job.eval_groups) - set(sources))
-    return {"experiment": job.experiment, "sources": sources, "eval_sets": eval_sets,
-            "objective": objective, "solution": solution, "law": predicted,
-            "natural": dict(zip(sources, design["mixtures"]["natural"])) if design else None, "runs": runs}
-
-
-def _fmt(x: float | None, digits: int = 4) -> str:
+def fmt(x: float | None, digits: int = 4) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
-def _objective_text(objective: dict[str, Any] | None) -> str:
+def objective_text(objective: Mapping[str, Any] | None) -> str:
     if not objective:
         return "objective"
     terms = [f"{'' if c == 1 else f'{c:g}*'}loss({t})" for c, t in objective["terms"]]
     return f"max({', '.join(terms)})" if objective["kind"] == "max" else " + ".join(terms)
 
 
-def result_table(summary: dict[str, Any]) -> str:
-    """The table `mixc run` prints: the mixture found, predicted vs measured, and the baselines."""
-    lines = [f"experiment {summary['experiment']}: minimize {_objective_text(summary['objective'])}"]
+def spread_text(spread: Mapping[str, Any], signed: bool = False) -> str:
+    """mean ± sd; the mean alone from one value (no error bar); `-` when nothing was measured."""
+    if spread["mean"] is None:
+        return "-"
+    mean = f"{spread['mean']:+.4f}" if signed else fmt(spread["mean"])
+    return mean if spread["sd"] is None else f"{mean} ± {fmt(spread['sd'])}"
+
+
+def recipe_text(recipe: Mapping[str, Any] | None) -> str:
+    if not recipe:
+        return "recipe unknown: no job file"
+    layers = f"{recipe['layers']} layer" + ("s" if recipe["layers"] != 1 else "")
+    return (f"{recipe['model']}, {layers}, d_model {recipe['d_model']}; {recipe['steps']:,} steps x "
+            f"{recipe['batch_size']} sequences x {recipe['seq_len']} tokens = {recipe['tokens']:,} tokens per run")
+
+
+def scale_title(block: Mapping[str, Any]) -> str:
+    return f"{block['scale']} scale, {RECIPES[block['scale']]} ({recipe_text(block['recipe'])})"
+
+
+def verdict_text(scale: str, row: Mapping[str, Any]) -> str | None:
+    """chosen against one baseline at one scale, in words (None before both were measured)."""
+    d, verdict, label = row["paired"]["difference"], row["paired"]["verdict"], row["label"]
+    at, margin = f"at {scale} scale, chosen", f"{MARGIN_SD:g} sd"
+    if verdict is None:
+        return None
+    if verdict == "no_error_bar":
+        return f"{at} - {label} = {d['mean']:+.4f} from one replicate: no error bar"
+    if verdict == "indistinguishable":
+        return f"{at} is not distinguishable from {label}: {spread_text(d, signed=True)} (n={d['n']}), within {margin}"
+    how = "beats" if verdict == "beats" else "loses to"
+    return f"{at} {how} {label} by {abs(d['mean']):.4f} ± {fmt(d['sd'])} (n={d['n']}), more than {margin}"
+
+
+def _prediction_note(law: Mapping[str, Any] | None) -> str:
+    if not law:
+        return "predicted: no law was fitted"
+    proxies = {"out-of-fold": "out-of-fold (each from the fold that held the run out)",
+               "in-sample": "in-sample (the fit wrote no out-of-fold predictions): optimistic",
+               "mixed": "out-of-fold where marked oof, else in-sample"}.get(law["proxy_predictions"], "-")
+    return (f"predicted: the {law['law']} law's objective; chosen and baselines out-of-sample "
+            f"(not fitted on), proxy runs {proxies}")
+
+
+def runs_text(names: Sequence[str]) -> str:
+    """The runs of a row: every name, or the first two and the last of a long list of replicates."""
+    return ", ".join(names) if len(names) <= 3 else f"{names[0]}, {names[1]}, ..., {names[-1]} ({len(names)} runs)"
+
+
+def _row_cells(row: Mapping[str, Any], predicted: bool) -> list[str]:
+    label = row["label"] + (f" {MARK}" if row["notes"] else "")
+    diff = spread_text(row["paired"]["difference"], signed=True) if row["paired"] else ""
+    cells = [label, str(row["objective"]["n"]), spread_text(row["objective"]), diff, runs_text(row["runs"])]
+    return cells[:2] + [fmt(row["predicted"])] + cells[2:] if predicted else cells
+
+
+def _best_cells(best: Mapping[str, Any]) -> list[str]:
+    mark = {"out-of-fold": " oof", "in-sample": " in-sample"}.get(best["prediction"] or "", "")
+    return [f"best of {best['of']} proxy runs ({best['label']})", "1",
+            fmt(best["predicted"]) + (mark if best["predicted"] is not None else ""), fmt(best["objective"]), "",
+            best["name"]]
+
+
+def block_cells(block: Mapping[str, Any], law: Mapping[str, Any] | None) -> Block:
+    """One scale's table: header, rows, and the notes under it (marks, predictions, verdicts)."""
+    proxy = block["scale"] == "proxy"
+    header = ["mixture", "n"] + (["predicted"] if proxy else []) + ["measured (mean ± sd)",
+                                                                    "chosen - baseline (± sd)", "runs"]
+    rows = [_row_cells(r, proxy) for r in block["rows"]]
+    if block["best_proxy"]:
+        rows.append(_best_cells(block["best_proxy"]))
+    notes = [f"{MARK} {r['label']}: {'; '.join(r['notes'])}" for r in block["rows"] if r["notes"]]
+    notes.append(_prediction_note(law) if proxy else "no predicted column: the law was fitted on proxy-scale runs")
+    verdicts = (verdict_text(block["scale"], r) for r in block["rows"] if r["paired"])
+    notes += [v for v in verdicts if v]
+    if not any(r["paired"] for r in block["rows"]):
+        notes.append(f"no baseline was trained at {block['scale']} scale")
+    return header, rows, notes
+
+
+def law_text(law: Mapping[str, Any] | None) -> str | None:
+    """The law's cross-validation figures (law.json) and its proxy predictions' fit, labelled."""
+    if not law:
+        return None
+    cv, fit = law["cv"] or {}, law["objective_fit"]
+    rmse = ", ".join(f"{t} {fmt(v.get('rmse'))}" for t, v in (cv.get("targets") or {}).items())
+    figures = "no cross-validation"
+    if cv.get("folds"):
+        figures = (f"{cv['folds']}-fold cross-validation, Spearman {fmt(cv.get('spearman'), 3)} (mean over eval sets), "
+                   f"RMSE (nats per token) {rmse}")
+    return (f"law {law['law']}: {figures}; proxy runs' predicted objective ({law['proxy_predictions'] or '-'}) vs "
+            f"measured: Spearman {fmt(fit['spearman'], 3)}, RMSE {fmt(fit['rmse'])} over {fit['n']} runs")
+
+
+def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Columns padded to their widest cell: text left, numbers (n and the figures) right."""
+    widths = [max(len(c) for c in col) for col in zip(header, *rows)]
+    last = len(header) - 1
+
+    def line(cells: Sequence[str]) -> str:
+        cells = (c.ljust(w) if i in (0, last) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(cells).rstrip()
+
+    return [line(header), "-" * len(line(header))] + [line(r) for r in rows]
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return ["| " + " | ".join(cells) + " |" for cells in (header, ["---"] * len(header), *rows)]
+
+
+def _heading(summary: Mapping[str, Any]) -> list[str]:
+    objective = objective_text(summary["objective"])
+    lines = [f"experiment {summary['experiment']}: minimize {objective} (losses in nats per token)"]
     sol = summary.get("solution")
     if sol:
-        mix = "  ".join(f"{s} {w:.1%}" for s, w in sol["mixture"].items())
-        lines.append(f"mixture found: {mix}")
+        lines.append("mixture found: " + "  ".join(f"{s} {w:.1%}" for s, w in sol["mixture"].items()))
         if sol.get("binding"):
             lines.append(f"binding constraints: {', '.join(sol['binding'])}")
-    header = f"{'run':<28} {'role':<9} {'predicted':>9} {'measured':>9}"
-    lines += ["", header, "-" * len(header)]
-    order = {"chosen": 0, "final": 1, "baseline": 2, "proxy": 3}
-    for r in sorted(summary["runs"], key=lambda r: (order.get(r["role"], 9), r["name"])):
-        if r["role"] == "proxy":
-            continue
-        lines.append(f"{r['name']:<28} {r['role']:<9} {_fmt(r.get('predicted')):>9} {_fmt(r['objective']):>9}")
-    proxies = [r for r in summary["runs"] if r["role"] == "proxy" and r["objective"] is not None]
-    if proxies:
-        best = min(proxies, key=lambda r: r["objective"])
-        lines.append(f"{'best of ' + str(len(proxies)) + ' proxy runs':<28} {'proxy':<9} "
-                     f"{_fmt(best.get('predicted')):>9} {_fmt(best['objective']):>9}")
-    return "\n".join(lines)
+    return lines
 
 
-def markdown(summary: dict[str, Any]) -> str:
-    out = [f"# {summary['experiment']}", "", "```", result_table(summary), "```", ""]
-    sets = summary["eval_sets"]
-    out.append("| run | role | " + " | ".join(sets) + " |")
-    out.append("| --- | --- | " + " | ".join("---" for _ in sets) + " |")
-    for r in summary["runs"]:
-        out.append(f"| {r['name']} | {r['role']} | " + " | ".join(_fmt(r["losses"].get(s)) for s in sets) + " |")
-    law = summary.get("law")
+def result_table(summary: Mapping[str, Any]) -> str:
+    """The table `mixc run` prints: one block per scale, then the law's figures."""
+    lines = _heading(summary)
+    for block in summary["scales"]:
+        header, rows, notes = block_cells(block, summary["law"])
+        lines += ["", scale_title(block), *_aligned(header, rows), *(f"  {n}" for n in notes)]
+    if not summary["scales"]:
+        lines += ["", "no run has been measured"]
+    law = law_text(summary["law"])
+    return "\n".join(lines + (["", law] if law else []))
+
+
+def run_cells(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Every run, one row each: scale, mixture, replicate, the loss on each eval set, objective, prediction."""
+    header = ["run", "scale", "mixture", "replicate", *summary["eval_sets"], "objective", "predicted"]
+    rows = [[r["name"], r["scale"], r["label"], str(r["replicate"]),
+             *(fmt(r["losses"].get(s)) for s in summary["eval_sets"]), fmt(r["objective"]),
+             fmt(r["predicted"]) + (f" ({r['prediction']})" if r["prediction"] else "")] for r in summary["runs"]]
+    return header, rows
+
+
+def markdown(summary: Mapping[str, Any]) -> str:
+    """report.md: the heading, a section per scale, the law, and every run's losses."""
+    out = [f"# {summary['experiment']}", "", *(f"{line}  " for line in _heading(summary))]
+    for block in summary["scales"]:
+        header, rows, notes = block_cells(block, summary["law"])
+        out += ["", f"## {scale_title(block)}", "", *_md_table(header, rows), "", *(f"- {n}" for n in notes)]
+    law = law_text(summary["law"])
     if law:
-        out += ["", f"Law: `{law['law']}`; cross-validated Spearman {_fmt(law['cv'].get('spearman'), 3)}."]
+        out += ["", "## The law", "", law]
+    out += ["", "## Runs", "", *_md_table(*run_cells(summary))]
     return "\n".join(out) + "\n"
-
-
-# ---- HTML with inline SVG plots (no plotting library needed) --------------------------------
-
-
-def _scale(values: list[float], lo_px: float, hi_px: float):
-    lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
-    return lambda v: lo_px + (v - lo) / span * (hi_px - lo_px)
-
-
-def _svg_scatter(points: list[tuple[float, float, str]], title: str) -> str:
-    if not points:
-        return ""
-    w, h, m = 360, 300, 40
-    allv = [p[0] for p in points] + [p[1] for p in points]
-    sx, sy = _scale(allv, m, w - 10), _scale(allv, h - m, 10)
-    lo, hi = min(allv), max(allv)
-    dots = "".join(f'<circle cx="{sx(p):.1f}" cy="{sy(q):.1f}" r="4" fill="{c}"><title>{p:.4f} / {q:.4f}</title></circle>'
-                   for p, q, c in points)
-    return (f'<figure><figcaption>{htmllib.escape(title)}</figcaption><svg width="{w}" height="{h}">'
-            f'<line x1="{sx(lo):.1f}" y1="{sy(lo):.1f}" x2="{sx(hi):.1f}" y2="{sy(hi):.1f}" stroke="#bbb"/>'
-            f'{dots}<text x="{w / 2}" y="{h - 8}" text-anchor="middle" font-size="11">predicted</text>'
-            f'<text x="12" y="{h / 2}" font-size="11" transform="rotate(-90 12 {h / 2})">measured</text></svg></figure>')
-
-
-def _svg_bars(rows: list[tuple[str, dict[str, float]]], sources: list[str], title: str) -> str:
-    if not rows:
-        return ""
-    colours = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f"]
-    w, bar, gap = 420, 18, 8
-    h = len(rows) * (bar + gap) + 40
-    parts = []
-    for i, (name, mix) in enumerate(rows):
-        x, y = 110.0, 10 + i * (bar + gap)
-        parts.append(f'<text x="0" y="{y + 13}" font-size="11">{htmllib.escape(name[:16])}</text>')
-        for j, s in enumerate(sources):
-            width = mix.get(s, 0.0) * (w - 120)
-            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{bar}" fill="{colours[j % len(colours)]}">'
-                         f'<title>{htmllib.escape(s)} {mix.get(s, 0.0):.1%}</title></rect>')
-            x += width
-    legend = "".join(f'<tspan fill="{colours[j % len(colours)]}">&#9632; {htmllib.escape(s)} </tspan>'
-                     for j, s in enumerate(sources))
-    parts.append(f'<text x="0" y="{h - 8}" font-size="11">{legend}</text>')
-    return f'<figure><figcaption>{htmllib.escape(title)}</figcaption><svg width="{w}" height="{h}">{"".join(parts)}</svg></figure>'
-
-
-def _svg_curves(runs: list[dict[str, Any]], title: str) -> str:
-    curves = [(r["name"], r["curve"]) for r in runs if r["curve"]]
-    if not curves:
-        return ""
-    w, h, m = 420, 260, 40
-    xs = [p[0] for _, c in curves for p in c]
-    ys = [p[1] for _, c in curves for p in c]
-    sx, sy = _scale(xs, m, w - 10), _scale(ys, h - m, 10)
-    paths = []
-    for i, (name, c) in enumerate(curves):
-        d = " ".join(f"{'M' if k == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for k, (x, y) in enumerate(c))
-        colour = "#e15759" if "final" in name else ("#4e79a7" if "chosen" in name else "#bbb")
-        paths.append(f'<path d="{d}" fill="none" stroke="{colour}"><title>{htmllib.escape(name)}</title></path>')
-    return (f'<figure><figcaption>{htmllib.escape(title)}</figcaption><svg width="{w}" height="{h}">{"".join(paths)}'
-            f'<text x="{w / 2}" y="{h - 8}" text-anchor="middle" font-size="11">tokens</text></svg></figure>')
-
-
-def html(summary: dict[str, Any]) -> str:
-    runs = summary["runs"]
-    scatter = [(r["predicted"], r["objective"], {"proxy": "#999", "chosen": "#4e79a7", "baseline": "#f28e2b"}[r["role"]])
-               for r in runs if r.get("predicted") is not None and r["objective"] is not None]
-    bars = [(r["name"], r["mixture"]) for r in runs if r["role"] in ("chosen", "baseline") and r["mixture"]]
-    body = "".join([
-        f"<h1>{htmllib.escape(summary['experiment'])}</h1>",
-        f"<pre>{htmllib.escape(result_table(summary))}</pre>",
-        _svg_scatter(scatter, "objective: predicted by the law vs measured (grey: proxy runs, blue: chosen, orange: baselines)"),
-        _svg_bars(bars, summary["sources"], "the chosen mixture beside the baselines"),
-        _svg_curves(runs, "training loss (red: final, blue: chosen, grey: others)"),
-    ])
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{htmllib.escape(summary['experiment'])}</title>"
-            "<style>body{font-family:sans-serif;max-width:900px;margin:2em auto}figure{display:inline-block;"
-            "margin:1em}pre{background:#f6f6f6;padding:1em}</style></head><body>" + body + "</body></html>\n")
