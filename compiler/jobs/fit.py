@@ -1,15 +1,22 @@
 """The fit job: a mixing law from the proxy runs' mixtures and measured losses.
 
 Writes `law.json` (the law, with its cross-validation figures) and `runs.json` (the
-table it was fitted on: each run's mixture and losses).
+table it was fitted on: each run's mixture and measured losses, and the law's out-of-fold
+prediction for each target with the fold that held the run out). Too few runs for the law
+is an error before any fitting, worded as `mixc check`'s E104 (compiler/mixture/sizes.py).
+This job never decides which law is trusted: it records the figures.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mixc.jobfile import JobError
 from mixc.jobs import FitJob
+
+if TYPE_CHECKING:
+    from mixc.compiler.mixture.laws import OutOfFold
 
 
 def measured_losses(run_folder: str, eval_groups: dict[str, str]) -> dict[str, float]:
@@ -38,26 +45,31 @@ def run_table(job: FitJob) -> list[dict]:
     return table
 
 
+def with_out_of_fold(table: list[dict], oof: "OutOfFold", targets: tuple[str, ...]) -> list[dict]:
+    """The run table with each run's out-of-fold prediction per target and its fold number."""
+    return [{**row, "oof": {t: float(oof.predictions[i, j]) for j, t in enumerate(targets)},
+             "fold": int(oof.fold[i])} for i, row in enumerate(table)]
+
+
 def run(job: FitJob) -> None:
     import numpy as np
 
     from mixc.atomic import atomic_directory, write_json
-    from mixc.compiler.mixture.laws import cv_folds, fit_law, min_rows
+    from mixc.compiler.mixture import sizes
+    from mixc.compiler.mixture.laws import fit_and_validate
 
     table = run_table(job)
     X = np.array([r["mixture"] for r in table])
     Y = np.array([[r["losses"][t] for t in job.targets] for r in table])
     if not np.all(np.isfinite(Y)):
         raise JobError("a proxy run's loss is not finite; see the runs' metrics.json")
-    folds = cv_folds(job.law, len(X), X.shape[1])
-    need = min_rows(job.law, X.shape[1], max(folds, 2))
-    if len(X) < need:
-        raise JobError(f"the {job.law} law needs at least {need} proxy runs for {X.shape[1]} sources; "
-                       f"the design has {len(X)}: raise `runs` or use law: linear")
+    n, d = len(table), len(job.sources)
+    if n < sizes.runs_needed(job.law, d):
+        raise JobError(f"{sizes.requirement(job.law, d)}; the design has {n} proxy runs: {sizes.remedy(job.law, d)}")
     try:
-        law = fit_law(job.law, X, Y, job.sources, job.targets, seed=job.seed, cv_folds=folds)
+        law, oof = fit_and_validate(job.law, X, Y, job.sources, job.targets, seed=job.seed)
     except ValueError as exc:
         raise JobError(f"fitting the {job.law} law: {exc}") from None
     with atomic_directory(job.output) as tmp:
-        write_json(Path(tmp) / "runs.json", table)
+        write_json(Path(tmp) / "runs.json", with_out_of_fold(table, oof, job.targets))
         write_json(Path(tmp) / "law.json", law.to_json())

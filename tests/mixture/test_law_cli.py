@@ -79,7 +79,7 @@ def test_errors_name_what_and_where(files, capsys):
     assert code == 1 and "id run2: weights sum to" in err
     code, err = fit(write(d / "few.csv", rows[0], rows[1:9]), write(d / "fewl.csv", *(lambda r: (r[0], r[1:9]))(
         list(csv.reader(open(l))))), extra=("--law", "powerlaw"))
-    assert code == 1 and "needs at least 12 runs" in err
+    assert code == 1 and "needs at least 24 runs for 4 sources" in err
     code, err = fit(str(d / "missing.csv"))
     assert code == 2 and "missing.csv" in err
     assert not out.exists()

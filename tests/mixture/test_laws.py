@@ -1,11 +1,13 @@
-"""Laws: fit quality on known data, gradients, JSON round trips, auto, row limits."""
+"""Laws: fit quality on known data, gradients, JSON round trips, auto, row limits, out-of-fold predictions."""
 
 import json
+from typing import Callable
 
 import numpy as np
 import pytest
 
-from mixc.compiler.mixture.laws import LAWS, best_rank, fit_law, load_law, spearman
+from mixc.compiler.mixture import sizes
+from mixc.compiler.mixture.laws import LAWS, best_rank, cross_validate, fit_and_validate, fit_law, load_law, spearman
 from tests.helpers.mixtures import SOURCES, true_loss
 
 TARGETS = ("web", "code")
@@ -63,8 +65,13 @@ def test_cv_figures_and_best_rank(runs):
 
 def test_too_few_runs_and_unknown_law(runs):
     W, Y = runs
-    with pytest.raises(ValueError, match="at least 12 runs"):
+    with pytest.raises(ValueError, match=r"at least 24 runs for 4 sources \(2-fold .* 12 rows per training "
+                                         r"fold > 11 parameters\); got 8"):
         fit_law("powerlaw", W[:8], Y[:8], SOURCES, TARGETS)
+    with pytest.raises(ValueError, match=r"at least 12 runs for 4 sources to fit without cross-validation"):
+        fit_law("powerlaw", W[:11], Y[:11], SOURCES, TARGETS, cv_folds=0)
+    with pytest.raises(ValueError, match="cv_folds must be 0"):
+        fit_law("linear", W, Y, SOURCES, TARGETS, cv_folds=1)
     with pytest.raises(ValueError, match="unknown law"):
         fit_law("cubic", W, Y, SOURCES, TARGETS)
     with pytest.raises(ValueError, match="not a mixing law"):
@@ -75,3 +82,74 @@ def test_too_few_runs_and_unknown_law(runs):
 def test_true_loss_is_what_the_fixture_uses(runs):
     W, Y = runs
     assert np.abs(true_loss(W) - Y).max() < 0.02
+
+
+@pytest.mark.parametrize("name", ["linear", "loglinear", "auto", "powerlaw"])
+def test_the_fewest_runs_are_cross_validated_with_a_spare_row(runs, name):
+    """At exactly the runs the rule asks for, the fit is cross-validated (never silently not) and every
+    training fold has more runs than the law has parameters; one run fewer is an error."""
+    W, Y = runs
+    need = sizes.runs_needed(name, len(SOURCES))
+    law = fit_law(name, W[:need], Y[:need], SOURCES, TARGETS)
+    cv = law.cv
+    assert cv["folds"] >= 2 and cv["train_rows"] >= cv["min_train_rows"] == cv["parameters"] + 1
+    assert cv["parameters"] == sizes.parameters(law.name, len(SOURCES)) and cv["rule"] == sizes.RULE
+    with pytest.raises(ValueError, match=f"needs at least {need} runs"):
+        fit_law(name, W[:need - 1], Y[:need - 1], SOURCES, TARGETS)
+
+
+def test_out_of_fold_predictions_come_from_the_folds_that_left_each_run_out(runs):
+    W, Y = runs
+    law, oof = fit_and_validate("linear", W[:30], Y[:30], SOURCES, TARGETS)
+    assert oof.predictions.shape == (30, 2) and sorted(set(oof.fold.tolist())) == list(range(law.cv["folds"]))
+    for i in range(law.cv["folds"]):
+        held = oof.fold == i
+        alone = fit_law("linear", W[:30][~held], Y[:30][~held], SOURCES, TARGETS, cv_folds=0)
+        assert np.allclose(alone.predict(W[:30][held]), oof.predictions[held])
+    rmse = np.sqrt(np.mean((oof.predictions[:, 1] - Y[:30, 1]) ** 2))
+    assert rmse == pytest.approx(law.cv["targets"]["code"]["rmse"])
+    assert fit_and_validate("linear", W, Y, SOURCES, TARGETS, cv_folds=0)[1] is None
+
+
+def test_auto_reports_its_chosen_candidates_out_of_fold_predictions(runs):
+    W, Y = runs
+    n = sizes.runs_needed("loglinear", len(SOURCES))  # too few for powerlaw's training folds
+    law, oof = fit_and_validate("auto", W[:n], Y[:n], SOURCES, TARGETS)
+    assert "powerlaw" in law.cv["skipped"] and "powerlaw" not in law.cv["candidates"]
+    own = cross_validate(LAWS[law.name], W[:n], Y[:n], SOURCES, TARGETS, law.cv["folds"])
+    assert np.allclose(own.out_of_fold.predictions, oof.predictions)
+    assert law.cv["parameters"] == sizes.parameters(law.name, len(SOURCES))
+
+
+def _flat(params: dict) -> tuple[np.ndarray, Callable[[np.ndarray], dict]]:
+    """A law's parameters as one vector, and the inverse: the params dict of a vector."""
+    leaves = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+    vec = np.concatenate([v.ravel() for v in leaves.values()])
+
+    def back(x: np.ndarray) -> dict:
+        out, at = {}, 0
+        for k, v in leaves.items():
+            out[k] = x[at:at + v.size].reshape(v.shape).tolist()
+            at += v.size
+        return out
+
+    return vec, back
+
+
+@pytest.mark.parametrize("name", ["linear", "loglinear", "powerlaw"])
+def test_declared_parameters_are_the_identifiable_ones(runs, name):
+    """The count sizes.py declares is the rank of the predictions' Jacobian in the law's raw
+    parameters: what the runs can pin down (the weights sum to one, so constants fold in)."""
+    W, Y = runs
+    law = fit_law(name, W, Y[:, :1], SOURCES, TARGETS[:1], cv_folds=0)
+    vec, back = _flat(law.params)
+    eps = 1e-6 * np.maximum(1.0, np.abs(vec))
+    cols = []
+    for i in range(len(vec)):
+        step = np.zeros_like(vec)
+        step[i] = eps[i]
+        hi, lo = (load_law({**law.to_json(), "params": back(vec + s)}).predict(W)[:, 0] for s in (step, -step))
+        cols.append((hi - lo) / (2 * eps[i]))
+    J = np.stack(cols, axis=1)
+    J = J / np.maximum(np.linalg.norm(J, axis=0), 1e-300)
+    assert np.linalg.matrix_rank(J, tol=1e-6) == sizes.parameters(name, len(SOURCES))

@@ -37,7 +37,8 @@ def best_rank(pred: np.ndarray, true: np.ndarray) -> int:
 
 @dataclass(frozen=True)
 class Law:
-    """A fitted law. Subclasses set `name`, `convex`, `min_rows` and implement the methods."""
+    """A fitted law. Subclasses set `name`, `convex` and implement the methods; how many runs each
+    needs (its free parameters per target) is in `compiler/mixture/sizes.py`."""
 
     sources: tuple[str, ...]
     targets: tuple[str, ...]
@@ -47,10 +48,6 @@ class Law:
 
     name: ClassVar[str] = ""
     convex: ClassVar[bool] = False
-
-    @staticmethod
-    def min_rows(n_sources: int) -> int:
-        raise NotImplementedError
 
     @classmethod
     def fit(cls, X: np.ndarray, Y: np.ndarray, sources: tuple[str, ...], targets: tuple[str, ...],

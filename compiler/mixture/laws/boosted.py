@@ -24,10 +24,6 @@ class BoostedLaw(Law):
     name = "lightgbm"
     convex = False
 
-    @staticmethod
-    def min_rows(n_sources: int) -> int:
-        return 8
-
     @classmethod
     def fit(cls, X, Y, sources, targets, seed=0):
         lgb = _lightgbm()

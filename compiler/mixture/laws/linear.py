@@ -12,10 +12,6 @@ class LinearLaw(Law):
     name = "linear"
     convex = True
 
-    @staticmethod
-    def min_rows(n_sources: int) -> int:
-        return 3
-
     @classmethod
     def fit(cls, X, Y, sources, targets, seed=0):
         A = np.c_[np.ones(len(X)), X]

@@ -16,10 +16,6 @@ class LogLinearLaw(Law):
     name = "loglinear"
     convex = True
 
-    @staticmethod
-    def min_rows(n_sources: int) -> int:
-        return n_sources + 2
-
     @classmethod
     def fit(cls, X, Y, sources, targets, seed=0):
         from scipy.optimize import least_squares

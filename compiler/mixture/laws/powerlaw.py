@@ -79,10 +79,6 @@ class PowerLaw(Law):
     name = "powerlaw"
     convex = True
 
-    @staticmethod
-    def min_rows(n_sources: int) -> int:
-        return 2 * n_sources + 4
-
     @classmethod
     def fit(cls, X, Y, sources, targets, seed=0):
         rng = np.random.default_rng(seed)
