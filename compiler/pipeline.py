@@ -1,8 +1,9 @@
 """From a spec path to the compiler's products, reporting diagnostics on the way.
 
 The commands (`plan`, `graph`, `build`, `run`) all start the same way: check the spec
-with the compiler's hooks (budget, constraint feasibility), then lower it. This module is
-that shared start; it prints diagnostics but decides nothing about output formats.
+with the compiler's hooks (runs for the law, constraint feasibility, budget), then lower
+it. This module is that shared start; it prints diagnostics but decides nothing about
+output formats.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ def hooks(with_budget: bool = True) -> tuple:
     """The checks that need the compiler, in the order they run."""
     from mixc.compiler.budget import budget_diagnostics
     from mixc.compiler.feasibility import feasibility_diagnostics
+    from mixc.compiler.search_rules import search_diagnostics
 
-    return (feasibility_diagnostics, budget_diagnostics) if with_budget else (feasibility_diagnostics,)
+    light = (search_diagnostics, feasibility_diagnostics)
+    return (*light, budget_diagnostics) if with_budget else light
 
 
 def report(diags: list[Diagnostic], texts: dict[str, str]) -> None:

@@ -309,7 +309,9 @@ class _Checker:
                 or not read.ok:
             return None
         v = read.values
-        return SearchSpec(s.method.id, v["runs"], v["train"], v["law"], v["prior"], v["design"], v["extrapolate"], s.span)
+        runs_span = next(x.span for x in s.body.entries if x.key.id == "runs")
+        return SearchSpec(s.method.id, v["runs"], v["train"], v["law"], v["prior"], v["design"], v["extrapolate"], s.span,
+                          runs_span)
 
     def final(self, f: ast.Final, scope: _Scope) -> str | None:
         return f.recipe.id if self.ref(f.recipe.id, f.recipe.span, scope.recipes, "train recipe") else None

@@ -97,6 +97,7 @@ class SearchSpec:
     design: str
     extrapolate: bool  # let the solve leave the range of weights the proxy runs covered
     span: Span
+    runs_span: Span  # the `runs:` entry, where errors about the number of runs point
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """`mixc check FILE...`: parse and check specs; print diagnostics in the chosen format.
 
 Exit 0 when clean (warnings allowed), 1 on errors (or warnings with --strict), 2 when a
-file cannot be read. Besides `spec` it runs the compiler's light hooks (budget, constraint
-feasibility); nothing here imports torch, snakemake or networkx.
+file cannot be read. Besides `spec` it runs the compiler's light hooks (runs for the law, budget,
+constraint feasibility); nothing here imports torch, snakemake or networkx.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _hooks() -> tuple:
-    """Checks that need the compiler (budget, constraint feasibility); they import nothing heavy."""
+    """Checks that need the compiler (runs for the law, budget, constraint feasibility); they import nothing heavy."""
     from mixc.compiler.pipeline import hooks
 
     return hooks()
