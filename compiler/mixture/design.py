@@ -8,11 +8,14 @@ inside the polytope:
   design in a bounded number of tries, hit-and-run samples fill the rest.
 - "spacefilling": greedy farthest-point (maximin) selection from hit-and-run samples.
 Named mixtures (baselines) are added first when they lie inside the polytope.
+`nearest` moves a baseline (the token shares, uniform) into the polytope: the allowed mixture
+closest to it in KL divergence, or the baseline itself when it is allowed.
 This module decides mixtures only; it trains and fits nothing.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -21,6 +24,9 @@ import numpy as np
 from mixc.compiler.mixture.polytope import Polytope, sample
 
 METHODS = ("dirichlet", "spacefilling")
+# KL is flat at its minimum: a gap of eps leaves the weights ~sqrt(eps) off, so the defaults
+# (1e-8) would leave them 1e-4 off. These give ~1e-6.
+NEAREST_TOLERANCES = {"tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_feas": 1e-11}
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,17 @@ class DesignConfig:
     min_weight: float = 1e-3  # weights below this are zeroed (then renormalised)
     decimals: int = 4  # rounding used to recognise duplicates
     max_tries: int = 200  # rejection draws allowed per wanted mixture before the fallback
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """The allowed mixture closest to `wanted`, and how far it had to move."""
+
+    weights: np.ndarray
+    wanted: np.ndarray
+    moved: bool  # False: `wanted` itself is allowed, and `weights` is it
+    kl: float  # KL(weights || wanted) in nats; 0 when not moved
+    binding: tuple[str, ...]  # labels of the constraints that hold with equality at `weights` (when moved)
 
 
 @dataclass(frozen=True)
@@ -133,3 +150,41 @@ def design(poly: Polytope, config: DesignConfig, prior: np.ndarray,
         raise ValueError(f"the constraints leave room for only {len(got.rows)} distinct mixtures, "
                          f"fewer than the {config.runs} runs asked for")
     return Design(poly.sources, np.array(got.rows), tuple(got.origin))
+
+
+def nearest(poly: Polytope, wanted: np.ndarray, tol: float = 1e-9) -> Nearest:
+    """The I-projection of `wanted` onto the polytope: argmin KL(w || wanted) over allowed w.
+
+    Csiszar (1975), "I-divergence geometry of probability distributions and minimization
+    problems", Ann. Probab. 3(1): over a closed convex set the minimiser exists and is unique,
+    and it is `wanted` itself whenever `wanted` is inside (within `tol`). A source with no
+    weight in `wanted` gets none (any would make the divergence infinite); when the
+    constraints demand some, no allowed mixture is at a finite divergence: ValueError.
+    Solved with cvxpy (Clarabel, exponential cones).
+    """
+    import cvxpy as cp
+
+    p = np.asarray(wanted, dtype=float)
+    if p.shape != (poly.dim,) or np.any(p < 0) or p.sum() <= 0:
+        raise ValueError(f"a mixture of {poly.dim} non-negative weights is needed, got {p.tolist()}")
+    p = p / p.sum()
+    if poly.contains(p, tol=tol)[0]:
+        return Nearest(p, p, False, 0.0, ())
+    free = p > 0
+    w = cp.Variable(poly.dim, nonneg=True)
+    prob = cp.Problem(cp.Minimize(cp.sum(cp.kl_div(w[free], p[free]))),  # = KL(w || p): both sum to one
+                      poly.cvxpy_constraints(w) + ([w[~free] == 0] if not free.all() else []))
+    try:
+        with warnings.catch_warnings():  # an inaccurate answer is checked below like any other
+            warnings.simplefilter("ignore")
+            prob.solve(solver=cp.CLARABEL, **NEAREST_TOLERANCES)
+    except cp.error.SolverError as exc:
+        raise ValueError(f"the solver failed to move the mixture into the constraints: {exc}") from None
+    if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or w.value is None:
+        zero = [s for s, f in zip(poly.sources, free) if not f]
+        raise ValueError("no allowed mixture leaves out " + ", ".join(zero) if zero else
+                         "the constraints admit no mixture")
+    x = np.where(free, np.clip(np.asarray(w.value, dtype=float), 0.0, None), 0.0)
+    x = x / x.sum()
+    nz = x > 0
+    return Nearest(x, p, True, float(np.sum(x[nz] * np.log(x[nz] / p[nz]))), poly.binding(x, tol=1e-6))

@@ -8,7 +8,9 @@ worst case), plus an optional KL pull toward a prior, kl * KL(w || prior).
   (100k points: Dirichlet draws around the uniform mixture over a wide range of
   concentrations, so corners are visited, topped up by hit-and-run), score them with the
   law and average the best k; the average of points of a convex set stays inside it.
-`within_support` adds caps that keep the solve inside the range of the fitted runs.
+`within_support` adds caps that keep the solve inside the range of the fitted runs; when
+they and the constraints leave no mixture, `solve` raises `Infeasible` with the labels of an
+irreducible conflicting subset (the deletion filter of `constraints.check`).
 The result carries the predicted losses, the constraints that bind and the distance
 from the prior. This module fits nothing and reads no files.
 """
@@ -22,10 +24,18 @@ import numpy as np
 
 from mixc.compiler.mixture.laws.base import Law
 from mixc.compiler.mixture.design import dirichlet_draws
-from mixc.compiler.mixture.polytope import Polytope, bound, sample
+from mixc.compiler.mixture.polytope import Polytope, bound, check, sample
 
 SAMPLES = 100_000
 TOP_K = 100
+
+
+class Infeasible(ValueError):
+    """No mixture satisfies the polytope; `conflict` labels an irreducible conflicting subset."""
+
+    def __init__(self, conflict: tuple[str, ...]) -> None:
+        super().__init__("the constraints admit no mixture; these cannot all hold: " + ", ".join(conflict))
+        self.conflict = conflict
 
 
 @dataclass(frozen=True)
@@ -128,11 +138,15 @@ def within_support(law: Law, poly: Polytope) -> Polytope:
 
 def solve(law: Law, poly: Polytope, objective: Objective, seed: int = 0, samples: int = SAMPLES,
           top_k: int = TOP_K) -> Solution:
+    """The best mixture in `poly` for `objective` under `law`; `Infeasible` when `poly` is empty."""
     if tuple(poly.sources) != tuple(law.sources):
         raise ValueError(f"the law's sources ({', '.join(law.sources)}) differ from the "
                          f"constraints' sources ({', '.join(poly.sources)})")
     for _, t in objective.terms:
         law.target_index(t)
+    feasibility = check(poly)
+    if not feasibility.feasible:
+        raise Infeasible(feasibility.conflict)
     prior = _prior(objective, poly.dim)
     w, method = None, "sampling"
     if law.convex:

@@ -66,3 +66,16 @@ def test_objective_and_sources_are_checked(runs):
         solve(law, Polytope(("a", "b", "c", "d")), Objective(((1.0, "web"),)))
     with pytest.raises(ValueError, match="prior"):
         Objective(((1.0, "web"),), kl=0.5)
+
+
+def test_an_empty_polytope_raises_infeasible_with_its_conflict(runs):
+    from mixc.compiler.mixture.solve import Infeasible, within_support
+
+    W, Y = runs
+    law = fit_law("linear", W, Y, SOURCES, TARGETS, cv_folds=0)
+    narrow = fit_law("linear", W[W[:, 3] <= 0.2], Y[W[:, 3] <= 0.2], SOURCES, TARGETS, cv_folds=0)
+    poly = Polytope(SOURCES, (*bound("file.mix:9", "math", lo=0.3),))
+    assert solve(law, within_support(law, poly), Objective(((1.0, "web"),))).weights[3] >= 0.3 - 1e-6
+    with pytest.raises(Infeasible) as err:
+        solve(narrow, within_support(narrow, poly), Objective(((1.0, "web"),)))
+    assert err.value.conflict == ("file.mix:9", "runs' range of math")
