@@ -1,7 +1,7 @@
 """Lowering: a checked Experiment -> a graph of typed jobs (`JobGraph`).
 
     tokenizer -> tokenize/<source> -> design -> train/<proxy i> -> fit -> solve -> train/<chosen, final> -> report
-                                         \\-> train/<natural baseline>                 \\-> (each replicate, each scale)
+                                         \\-> train/<natural, uniform baselines>       \\-> (each replicate, each scale)
 
 It reads as its stages: data files, the tokenizer job, one tokenize job per source and
 evaluation set, the search (design, proxies, fit, solve), the measured runs, the report.
@@ -16,9 +16,10 @@ The measured runs compare like with like: the chosen (solved) mixture and every 
 are trained with the proxy recipe, at the scale the law predicts; the chosen mixture and
 the validated baselines are trained again with the final recipe (the target scale); each
 `replicates` times, replicate r with seed `seed + r`. A train job whose mixture is decided
-at run time (proxies and the natural baseline by the design job, the chosen mixture by the
-solve job) names the file and key its weights come from (`weights_file`). Paths in configs
-are relative to the work directory, except data files.
+at run time (proxies and the natural and uniform baselines by the design job, which moves
+those two into the constraints; the chosen mixture by the solve job) names the file and key
+its weights come from (`weights_file`). Paths in configs are relative to the work directory,
+except data files.
 
 This module globs the data files (a glob matching nothing is a diagnostic at the source's
 line) and reads them only to fingerprint them; it runs nothing and writes nothing.
@@ -39,8 +40,8 @@ from mixc.compiler.budget import tokenizer_vocab, train_flops
 from mixc.compiler.jobs.kinds import KINDS as COMPILER_KINDS
 from mixc.hashing import FileDigests, job_digest
 from mixc.jobfile import to_json
-from mixc.jobs import (Constraint, DesignJob, FitJob, Objective, ObjectiveTerm, ReportJob, ReportRun, SolveJob,
-                       SourceGroup, SourceSpec, Term, TokenizeJob, TokenizerJob, TrainJob, WeightsFile)
+from mixc.jobs import (Constraint, DesignBaseline, DesignJob, FitJob, Objective, ObjectiveTerm, ReportJob, ReportRun,
+                       SolveJob, SourceGroup, SourceSpec, Term, TokenizeJob, TokenizerJob, TrainJob, WeightsFile)
 from mixc.spec.diagnostics import Diagnostic, Note
 from mixc.spec.experiment import BaselineSpec, DataSpec, Experiment, ObjectiveSpec, RecipeSpec
 
@@ -239,10 +240,17 @@ class _Builder:
         x, s = self.x, self.x.search
         proxy = x.recipe(s.recipe)
         constraints = _constraints(x)
+        # Epoch caps hold for every run on a mixture, at its own training tokens; without caps the
+        # token counts do not matter, and leaving them out keeps a change to the final recipe (or
+        # to a fixed baseline) from re-designing or re-solving.
+        capped = any(c.quantity == "epochs" for c in x.constraints)
+        scales = (proxy.tokens, x.recipe(x.final).tokens) if x.final else (proxy.tokens,)
         design = self.add("design", x.name, DesignJob(
             method=s.design, runs=s.runs, prior=s.prior, seed=x.seed, store=STORE,
             sources=tuple(SourceGroup(d.name, self.groups[d.name]) for d in x.sources),
-            constraints=constraints, tokens=proxy.tokens, output=""), self.tokenize)
+            constraints=constraints, tokens=proxy.tokens,
+            baselines=tuple(_design_baseline(x, b, scales) for b in x.baselines) if capped else (),
+            output=""), self.tokenize)
         width = len(str(s.runs - 1))
         proxies = tuple(self.train(proxy, f"{x.name}_proxy{i:0{width}d}",
                                    ReportRun("", "proxy", f"run{i}", f"proxy {i}", "proxy", 0, ""),
@@ -252,13 +260,10 @@ class _Builder:
             law=s.law, seed=x.seed, design=design.folder, eval_groups=self.eval_groups(),
             targets=tuple(sorted({t.target for t in x.objective.terms})), runs=tuple(j.folder for j in proxies),
             sources=names, output=""), [design, *proxies])
-        # Epoch caps bound the final run's draws; without caps the token count does not
-        # matter, and leaving it out keeps a change to the final recipe from re-solving.
-        capped = any(c.quantity == "epochs" for c in x.constraints)
         solve = self.add("solve", x.name, SolveJob(
             fit=fit.folder, design=design.folder, sources=names, objective=_objective(x.objective),
             constraints=constraints, extrapolate=s.extrapolate,
-            tokens=(x.recipe(x.final).tokens if x.final else proxy.tokens) if capped else None,
+            tokens=scales if capped else (),  # `chosen` trains on the solution at the proxy recipe, final at its own
             output=""), [fit, design])
         return _Search(design, proxies, fit, solve)
 
@@ -285,14 +290,11 @@ class _Builder:
         chosen = ReportRun("", "chosen", "chosen", "chosen", scale, replicate, "")
         name = prefix if scale == "target" else f"{prefix}_chosen"
         runs = [self.train(recipe, f"{name}{suffix}", chosen, decided_by=search.solve, key="solved")]
-        n = len(x.sources)
         for b in baselines:
             run = ReportRun("", "baseline", b.name, _baseline_label(b), scale, replicate, "")
             name = f"{prefix}_{b.name}{suffix}"
-            if b.name == "uniform":
-                runs.append(self.train(recipe, name, run, weights=[1.0 / n] * n))
-            elif b.name == "natural":
-                runs.append(self.train(recipe, name, run, decided_by=search.design, key="natural"))
+            if b.name in ("uniform", "natural"):  # moved into the constraints by the design
+                runs.append(self.train(recipe, name, run, decided_by=search.design, key=b.name))
             else:
                 w = dict(b.weights)
                 runs.append(self.train(recipe, name, run, weights=[w.get(s.name, 0.0) for s in x.sources]))
@@ -376,6 +378,13 @@ class _Builder:
             measured = [*search.proxies, *self.measured_jobs(search)]
         self.report_job(search, measured)
         return JobGraph.of(self.added)
+
+
+def _design_baseline(x: Experiment, b: BaselineSpec, scales: tuple[int, ...]) -> DesignBaseline:
+    """A baseline as the design sees it: a fixed mixture's weights, and the training tokens of
+    every run on it (the proxy recipe's; the final recipe's too when it is validated)."""
+    weights = tuple(dict(b.weights).get(s.name, 0.0) for s in x.sources) if b.weights else None
+    return DesignBaseline(b.name, weights, scales if b.name in {v.name for v in x.validate} else scales[:1])
 
 
 def _baseline_label(b: BaselineSpec) -> str:

@@ -239,8 +239,18 @@ class EvalJob:
 
 
 @dataclass(frozen=True)
+class DesignBaseline:
+    """A baseline whose epoch caps the design holds (natural, uniform) or checks (a fixed mixture)."""
+
+    name: str  # "natural", "uniform" or "fixed<N>"
+    weights: tuple[float, ...] | None  # a fixed mixture's, one per source; null for natural and uniform
+    tokens: tuple[int, ...]  # training tokens of every run on it
+
+
+@dataclass(frozen=True)
 class DesignJob:
-    """Kind `design`: the proxy runs' mixtures, inside the constraints; writes `mixtures.json`."""
+    """Kind `design`: the proxy runs' mixtures and the natural and uniform baselines, inside the
+    constraints; writes `mixtures.json`."""
 
     method: str
     runs: int
@@ -250,11 +260,14 @@ class DesignJob:
     sources: tuple[SourceGroup, ...]
     constraints: tuple[Constraint, ...]
     tokens: int  # training tokens of one proxy run (for epoch caps)
+    baselines: tuple[DesignBaseline, ...]  # for epoch caps; empty without epoch constraints
     output: str = unhashed()
 
     def __post_init__(self) -> None:
         if self.runs < 1:
             raise FieldError("runs", f"must be >= 1, got {self.runs}")
+        if any(b.weights is not None and len(b.weights) != len(self.sources) for b in self.baselines):
+            raise FieldError("baselines", f"a fixed baseline needs one weight per source ({len(self.sources)})")
 
 
 @dataclass(frozen=True)
@@ -281,7 +294,7 @@ class SolveJob:
     objective: Objective
     constraints: tuple[Constraint, ...]
     extrapolate: bool
-    tokens: int | None  # training tokens the epoch caps apply to; null without epoch caps
+    tokens: tuple[int, ...]  # training tokens of every run on the solution, for epoch caps; empty without them
     output: str = unhashed()
 
 

@@ -33,7 +33,7 @@ def test_graph_shape(make_spec, tmp_path):
     by_name = {j.name: j for j in graph.jobs}
     assert by_name["tiny_proxy0"].config.weights_file.key == "run0"
     assert by_name["tiny_natural"].config.weights_file.key == "natural"
-    assert by_name["tiny_uniform"].config.weights == [0.5, 0.5]
+    assert by_name["tiny_uniform"].config.weights_file.key == "uniform"  # moved into the constraints by the design
     final = by_name["tiny_final"]
     assert final.config.weights_file.path.startswith("solve/tiny-")
     assert final.config.model.layers == 2 and final.config.steps == -(-4000 // (4 * 32))  # tokens / (batch x seq_len)
@@ -66,9 +66,9 @@ def test_two_experiments_share_identical_work(make_spec, tmp_path):
     _, a = graph_of(make_spec("a.mix", runs=4))
     _, b = graph_of(make_spec("b.mix", runs=6))
     shared = {n.rsplit("-", 1)[0] for n in set(a.ids) & set(b.ids)}
-    # Same data and tokenizer: same tokenized stores; the uniform baseline is the same run too.
-    # The designs differ (4 vs 6 runs), so everything they decide differs.
-    assert shared == {"tokenizer/byte", "tokenize/alpha", "tokenize/beta", "train/tiny_uniform"}
+    # Same data and tokenizer: same tokenized stores. The designs differ (4 vs 6 runs), so
+    # everything they decide differs, the natural and uniform baselines included.
+    assert shared == {"tokenizer/byte", "tokenize/alpha", "tokenize/beta"}
 
 
 def test_emit_writes_job_files_and_a_generic_snakefile(make_spec, tmp_path):
