@@ -1,7 +1,13 @@
 """The mixture sampler: batches of token windows drawn from sources in given proportions.
 
-For weights w, each row of batch `step` picks a source with probability w, then a
-uniformly random window of `seq_len + 1` tokens inside that source's split. All draws
+For weights w, the rows of batch `step` are shared out among the sources by systematic
+sampling (Madow 1949): with an offset u in [0, 1), source i gets the rows k with
+(k + u) / B in [c_{i-1}, c_i), c the cumulative weights, so it has floor or ceil of B w_i
+rows at every step. The offsets of successive steps follow a Weyl sequence (a random start
+per seed, then steps of the golden ratio), so the extra rows come round evenly and a run's
+realised mixture stays within a few rows of nominal over the whole run (independent draws
+per row gave a 2% source a 15% relative spread over a quickstart run; this gives about 1%). Each row then takes a uniformly random window
+of `seq_len + 1` tokens inside its source's split, and the rows are shuffled. All draws
 come from a generator seeded by (seed, step) alone, so batch `step` is the same whenever
 and however often it is asked for: a resumed run sees exactly the batches it would have.
 
@@ -31,6 +37,24 @@ WEIGHT_TOLERANCE = 1e-6
 
 class SamplerError(JobError):
     """Weights, sources or a saved state the sampler cannot work with."""
+
+
+GOLDEN = (5**0.5 - 1) / 2  # the offsets' step: a Weyl sequence, the most evenly spread one
+
+
+def systematic_rows(cumulative: np.ndarray, rows: int, offset: float) -> np.ndarray:
+    """The source of each of `rows` rows, in source order [rows]: row k (at position
+    (k + offset) / rows) goes to the source whose cumulative-weight interval holds it, so
+    source i gets floor or ceil of rows x w_i rows. `cumulative` ends at exactly 1."""
+    edges = np.ceil(rows * np.concatenate([[0.0], cumulative]) - offset).astype(np.int64)  # 0 ... rows
+    return np.repeat(np.arange(len(cumulative)), np.diff(edges))
+
+
+def step_offset(seed: int, step: int) -> float:
+    """The systematic offset of batch `step`: a random start per seed, then steps of the golden
+    ratio, so a source's extra row comes round at its share of the steps with no drift."""
+    start = np.random.default_rng([seed, 1]).random()
+    return (start + step * GOLDEN) % 1.0
 
 
 class _Source:
@@ -101,7 +125,10 @@ class MixtureSampler:
             if w > 0 and self.tokens[s] < seq_len + 1:
                 raise SamplerError(f"source '{s}' has weight {w:g} but its {split} split holds {self.tokens[s]} "
                                    f"tokens, fewer than one window of seq_len + 1 = {seq_len + 1}")
-        self._p = np.array(self.weights) / sum(self.weights)
+        self._cumulative = np.cumsum(np.array(self.weights) / sum(self.weights))
+        # From the last source with weight on: exactly 1, so the last edge is batch_size and a
+        # weight-0 source at the end can never be given a row by rounding.
+        self._cumulative[max(i for i, w in enumerate(self.weights) if w > 0):] = 1.0
         self._data = {i: _Source(info, split, seq_len + 1, resident_tokens, seed)
                       for i, (info, w) in enumerate(zip(infos, self.weights)) if w > 0}
         self.rotate_steps = max(1, resident_tokens // (batch_size * (seq_len + 1)))
@@ -112,7 +139,8 @@ class MixtureSampler:
         if step < 0:
             raise ValueError(f"step must be >= 0, got {step}")
         rng = np.random.default_rng([self.seed, 0, step])
-        return rng, rng.choice(len(self.sources), size=self.batch_size, p=self._p)
+        rows = systematic_rows(self._cumulative, self.batch_size, step_offset(self.seed, step))
+        return rng, rng.permutation(rows)
 
     def batch(self, step: int) -> np.ndarray:
         """Batch number `step`: the same array for the same (seed, step), in any call order."""

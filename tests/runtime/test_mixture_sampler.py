@@ -171,3 +171,29 @@ def test_valid_windows(example_store: Path) -> None:
     assert len(everything) == (len(tokens) - 1) // 32
     with pytest.raises(SamplerError, match="source 'email': its valid split holds .* at least one window"):
         valid_windows(example_store, "email", seq_len=len(tokens), max_tokens=10**9)
+
+
+def test_rows_follow_the_nominal_mixture_within_one_row_per_step():
+    """Systematic allocation: every step gives source i floor or ceil of B w_i rows, the run's
+    counts stay within 3 rows of nominal at every step, and a 2% source's realised share has
+    a relative spread over seeds under 5% (independent draws per row gave about 15% at this
+    size: 147 steps x 16 rows)."""
+    from mixc.runtime.sampler import step_offset, systematic_rows
+
+    weights = np.array([0.02, 0.185, 0.313, 0.0, 0.329, 0.153])
+    cumulative = np.cumsum(weights / weights.sum())
+    cumulative[-1] = 1.0
+    shares = []
+    for seed in range(50):
+        counts = np.zeros(len(weights))
+        for step in range(147):
+            per_step = np.bincount(systematic_rows(cumulative, 16, step_offset(seed, step)), minlength=len(weights))
+            assert np.all(np.abs(per_step - 16 * weights) < 1)
+            counts += per_step
+            assert np.all(np.abs(counts - (step + 1) * 16 * weights) < 3)  # no drift over the run
+        shares.append(counts / counts.sum())
+    shares = np.array(shares)
+    assert np.all(shares[:, 3] == 0)  # a weight-0 source never gets a row
+    relative_sd = shares[:, 0].std() / 0.02
+    assert relative_sd < 0.05, relative_sd
+    assert abs(shares[:, 0].mean() / 0.02 - 1) < 0.02
