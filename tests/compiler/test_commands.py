@@ -11,20 +11,20 @@ from mixc.compiler.cli import main
 
 
 def test_plan_counts_jobs_and_flops(make_spec, capsys):
-    assert main(["plan", str(make_spec(runs=4)), "--jobs"]) == 0
+    assert main(["plan", str(make_spec(runs=6)), "--jobs"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line and line.split()[0] in
             ("tokenizer", "tokenize", "design", "train", "fit", "solve", "report", "total")}
-    assert rows["train"][0] == "8" and rows["tokenize"][0] == "2" and rows["total"][0] == "15"
+    assert rows["train"][0] == "10" and rows["tokenize"][0] == "2" and rows["total"][0] == "17"
     assert float(rows["train"][1]) > 0 and float(rows["design"][1]) == 0
-    assert sum(1 for line in out.splitlines() if line.startswith("train/")) == 8
+    assert sum(1 for line in out.splitlines() if line.startswith("train/")) == 10
 
 
 def test_graph_formats(make_spec, capsys):
-    spec = str(make_spec(runs=4))
+    spec = str(make_spec(runs=6))
     assert main(["graph", spec, "--format", "dot"]) == 0
     dot = capsys.readouterr().out
-    assert dot.startswith("digraph mixc {") and dot.count("[label=") == 15 and "->" in dot
+    assert dot.startswith("digraph mixc {") and dot.count("[label=") == 17 and "->" in dot
     assert main(["graph", spec, "--format", "mermaid"]) == 0
     mermaid = capsys.readouterr().out
     assert mermaid.startswith("flowchart LR") and mermaid.count("-->") == dot.count("->")

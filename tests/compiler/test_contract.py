@@ -77,7 +77,7 @@ def markers(work: Path) -> dict[str, int]:
 def test_renamed_touched_and_moved_project_reruns_nothing(make_spec, tmp_path: Path, capfd) -> None:
     """A real run, then: the spec renamed, its data touched, the whole project folder moved.
     The rerun finds every job done (same ids, same markers) and prints the same table."""
-    spec = make_spec(runs=4, proxy_tokens="2k", final_tokens="2k")
+    spec = make_spec(runs=6, proxy_tokens="2k", final_tokens="2k")
     assert main(["run", str(spec), "--cores", "2"]) == 0
     table = capfd.readouterr().out
     before = markers(tmp_path / ".mixc")
