@@ -85,7 +85,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mixc-bench-") as tmp_name:
         tmp = Path(tmp_name)
         wall, rss, _ = run_job(tmp, "tokenizer", {"kind": "tokenizer", "type": "bpe", "vocab": 4096, "path": None,
-                                               "sources": sources, "sample_bytes": 12_000_000, "seed": 0,
+                                               "sources": sources, "sample_bytes": 12_000_000, "seed": 0, "holdout": 0.0,
                                                "output": str(tmp / "tok")})
         print(f"bpe training (4096 ids, 12 MB sample over {len(sources)} sources): {wall:.1f} s, peak RSS {rss:.0f} MiB")
 

@@ -216,7 +216,7 @@ class _Builder:
         config = TokenizerJob(
             type=t.kind, vocab=t.vocab, path=path,
             sources=tuple(self.source_spec(d, d.name) for d in x.sources) if t.kind == "bpe" else (),
-            sample_bytes=BPE_SAMPLE_BYTES, seed=x.seed, output="")
+            sample_bytes=BPE_SAMPLE_BYTES, seed=x.seed, holdout=x.holdout if t.kind == "bpe" else 0.0, output="")
         data = [self.fingerprint(d.name) for d in x.sources] if t.kind == "bpe" else []
         if path is not None:
             data = [self.digests.digest(p) for p in _tokenizer_files(path)]

@@ -112,7 +112,8 @@ class TokenizerJob:
     path: str | None = unhashed()  # hf: a tokenizer.json, or a folder holding one; otherwise null
     sources: tuple[SourceSpec, ...]  # bpe: sources to sample the training text from
     sample_bytes: int  # bpe: at most this many bytes of training text, shared equally
-    seed: int  # bpe: seeds the sample
+    seed: int  # bpe: seeds the sample, and keys the held-out split (as the tokenize jobs do)
+    holdout: float  # bpe: the sources' held-out share; held-out documents stay out of the sample
     output: str = unhashed()  # the tokenizer folder to write
 
     def __post_init__(self) -> None:
@@ -127,6 +128,8 @@ class TokenizerJob:
             raise FieldError("vocab", f"must be null for a {self.type} tokenizer")
         if (self.type == "hf") != (self.path is not None):
             raise FieldError("path", "hf needs a path; byte and bpe need null")
+        if not 0.0 <= self.holdout < 1.0:
+            raise FieldError("holdout", f"must be in [0, 1), got {self.holdout}")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Iterator
 from mixc.jobfile import JobError
 from mixc.jobs import TokenizeJob
 from mixc.runtime.corpus_io import ReadStats, expand_files, iter_documents
+from mixc.runtime.split import in_valid
 from mixc.runtime.store import SourceWriter
 from mixc.runtime.tokenizer import encode_batch
 from mixc.runtime.tokenizer import load as load_tokenizer
@@ -25,13 +26,6 @@ from mixc.runtime.tokenizer import load as load_tokenizer
 # Text per encode_batch call: enough to keep the cores busy, small because the encodings of a
 # batch cost ~40x its text in memory while they exist (4 MiB batches peaked ~170 MiB higher).
 BATCH_BYTES = 1 << 20
-
-
-def in_valid(doc: str, holdout: float, seed: int) -> bool:
-    """Whether a document is held out: its keyed 64-bit hash, as a fraction, is below `holdout`."""
-    key = seed.to_bytes(16, "little", signed=True)
-    digest = hashlib.blake2b(doc.encode("utf-8"), key=key, digest_size=8, person=b"mixc-split").digest()
-    return int.from_bytes(digest, "little") < holdout * 2.0**64
 
 
 def run(job: TokenizeJob) -> None:

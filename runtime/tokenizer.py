@@ -8,8 +8,9 @@ tokenizer.json), written last: it is the folder's completion marker.
 `bpe` is byte-level BPE (the GPT-2 pre-tokenizer), trained on a seeded sample of the
 sources: from each source, the documents with the smallest keyed hash, up to an equal
 share of `sample_bytes`. The sample depends only on the seed and the documents, not on
-file order, and its size bounds the memory. It is drawn from all documents, holdout
-included (as is usual for tokenizers; the holdout measures the model, not the tokenizer).
+file order, and its size bounds the memory. Held-out documents (`runtime.split`, the same
+rule and seed as the tokenize jobs) are left out: a tokenizer fitted on the evaluation text
+would favour it.
 
 This module must not import torch or transformers: a worker tokenizes with `tokenizers`.
 """
@@ -31,6 +32,7 @@ from mixc.atomic import atomic_directory
 from mixc.jobfile import JobError
 from mixc.jobs import SourceSpec, TokenizerJob
 from mixc.runtime.corpus_io import iter_documents
+from mixc.runtime.split import in_valid
 
 EOS = "<|endoftext|>"
 META = "mixc_tokenizer.json"
@@ -64,7 +66,7 @@ def run(job: TokenizerJob) -> None:
         tok, eos = byte_tokenizer(), EOS
     elif job.type == "bpe":
         assert job.vocab is not None
-        tok, eos = train_bpe(job.sources, job.vocab, job.sample_bytes, job.seed), EOS
+        tok, eos = train_bpe(job.sources, job.vocab, job.sample_bytes, job.seed, job.holdout), EOS
     else:
         assert job.path is not None
         tok, eos = _load_hf(Path(job.path))
@@ -89,8 +91,10 @@ def byte_tokenizer() -> Tokenizer:
     return tok
 
 
-def train_bpe(sources: tuple[SourceSpec, ...], vocab: int, sample_bytes: int, seed: int) -> Tokenizer:
-    """Byte-level BPE with `vocab` ids (the end-of-text token included)."""
+def train_bpe(sources: tuple[SourceSpec, ...], vocab: int, sample_bytes: int, seed: int,
+              holdout: float = 0.0) -> Tokenizer:
+    """Byte-level BPE with `vocab` ids (the end-of-text token included), trained on documents
+    of the training split only."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -101,15 +105,16 @@ def train_bpe(sources: tuple[SourceSpec, ...], vocab: int, sample_bytes: int, se
         show_progress=False,
     )
     share = max(1, sample_bytes // len(sources))
-    texts = [doc for spec in sources for doc in sample_documents(spec, share, seed)]
+    texts = [doc for spec in sources for doc in sample_documents(spec, share, seed, holdout)]
     if not texts:
         raise JobError("bpe: the sources hold no documents to train on")
     tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
     return tok
 
 
-def sample_documents(spec: SourceSpec, budget: int, seed: int) -> list[str]:
-    """The documents of smallest keyed hash whose sizes add up to at most `budget` bytes.
+def sample_documents(spec: SourceSpec, budget: int, seed: int, holdout: float = 0.0) -> list[str]:
+    """The training documents (not held out at `holdout`) of smallest keyed hash whose sizes
+    add up to at most `budget` bytes.
 
     Streaming with a bounded heap: a document above the largest evicted key can never
     enter, so the result is the same whatever the order of files and documents.
@@ -119,6 +124,8 @@ def sample_documents(spec: SourceSpec, budget: int, seed: int) -> list[str]:
     total = 0
     cutoff = 1 << 64
     for doc in iter_documents(spec):
+        if holdout and in_valid(doc, holdout, seed):
+            continue
         data = doc.encode("utf-8")
         size = len(data)
         rank = int.from_bytes(hashlib.blake2b(data, key=key, digest_size=8).digest(), "little")

@@ -23,9 +23,11 @@ def tokenize_job(src: dict[str, Any], tokenizer: Path, store: Path, holdout: flo
 
 
 def tokenizer_job(output: Path, type_: str = "byte", vocab: int | None = None, path: str | None = None,
-                  sources: list[dict] | None = None, sample_bytes: int = 200_000, seed: int = 0) -> dict:
+                  sources: list[dict] | None = None, sample_bytes: int = 200_000, seed: int = 0,
+                  holdout: float = 0.0) -> dict:
     return {"schema": 1, "kind": "tokenizer", "type": type_, "vocab": vocab, "path": path,
-            "sources": sources or [], "sample_bytes": sample_bytes, "seed": seed, "output": str(output)}
+            "sources": sources or [], "sample_bytes": sample_bytes, "seed": seed, "holdout": holdout,
+            "output": str(output)}
 
 
 def write_job(folder: Path, job: dict, name: str = "job.json") -> Path:

@@ -20,7 +20,7 @@ from mixc.jobs import SourceSpec
 from mixc.runtime import store as store_mod
 from mixc.runtime.corpus_io import iter_documents
 from mixc.runtime.store import StoreError, TokenReader, open_source, token_counts
-from mixc.runtime.tokenize_job import in_valid
+from mixc.runtime.split import in_valid
 from tests.helpers.jobs import run_job, source, tokenize_job, write_job
 from tests.helpers.paths import EXAMPLES, ROOT
 

@@ -103,3 +103,18 @@ def test_load_rejects_incomplete_or_changed_folders(bpe_folder: Path, tmp_path: 
 
 def test_token_dtype_threshold() -> None:
     assert token_dtype(65536) == "uint16" and token_dtype(65537) == "uint32"
+
+
+def test_bpe_sample_leaves_out_held_out_documents():
+    """The tokenizer never trains on the evaluation text: with holdout h, the sample holds no
+    document the tokenize jobs would put in the valid split (same rule, same seed)."""
+    from mixc.jobs import SourceSpec
+    from mixc.runtime.split import in_valid
+    from mixc.runtime.tokenizer import sample_documents
+
+    spec = SourceSpec("lit", "text", None, (str(EXAMPLES / "literature" / "milton.txt.gz"),))
+    everything = sample_documents(spec, 1 << 30, seed=3)
+    held = [d for d in everything if in_valid(d, 0.2, 3)]
+    assert held  # the test means something: some documents are held out at 20%
+    sample = sample_documents(spec, 1 << 30, seed=3, holdout=0.2)
+    assert set(sample) == set(everything) - set(held)
