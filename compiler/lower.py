@@ -206,7 +206,8 @@ class _Builder:
         return [self.digests.digest(f) for f in self.files[name]]
 
     def source_spec(self, d: DataSpec, name: str) -> SourceSpec:
-        return SourceSpec(name, d.format, d.field if d.format == "jsonl" else None, tuple(self.files[d.name]))
+        return SourceSpec(name, d.format, d.field if d.format == "jsonl" else None, tuple(self.files[d.name]),
+                          d.unit if d.format == "text" else None)
 
     # ---- stages ----------------------------------------------------------------------
 

@@ -36,6 +36,9 @@ class SourceSpec:
     format: Literal["text", "jsonl"]
     field: str | None  # jsonl: the string field that holds the document; text: null
     files: tuple[str, ...] = unhashed()  # glob patterns, absolute or relative to the working directory
+    # text: what one document is, "paragraph" (blank-line separated) or "file" (a whole file,
+    # so no file is split between training and held-out text); jsonl: null (one record)
+    unit: Literal["paragraph", "file"] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
@@ -46,6 +49,8 @@ class SourceSpec:
             raise FieldError("field", "must be null for a text source")
         if not self.files:
             raise FieldError("files", "needs at least one file pattern")
+        if self.format == "jsonl" and self.unit is not None:
+            raise FieldError("unit", "must be null for a jsonl source (a document is one record)")
 
 
 @dataclass(frozen=True)

@@ -57,14 +57,27 @@ def expand_files(spec: SourceSpec) -> list[Path]:
 
 def iter_documents(spec: SourceSpec, stats: ReadStats | None = None) -> Iterator[str]:
     """Every document of the source, file after file, in a stable order."""
+    return (doc for _, doc in iter_units(spec, stats))
+
+
+def iter_units(spec: SourceSpec, stats: ReadStats | None = None) -> Iterator[tuple[str, str]]:
+    """(split key, document) for every document: the held-out split is decided on the key, so
+    all pieces of one unit land on one side. With `unit: "file"` a text file is one unit
+    (its key: its first piece, at most MAX_DOC_BYTES); otherwise each document is its own."""
     stats = stats if stats is not None else ReadStats()
     for path in expand_files(spec):
         stats.files += 1
-        if spec.format == "text":
-            yield from _text_documents(path, stats)
-        else:
+        if spec.format == "jsonl":
             assert spec.field is not None  # SourceSpec guarantees it for jsonl
-            yield from _jsonl_documents(path, spec.field, stats)
+            yield from ((doc, doc) for doc in _jsonl_documents(path, spec.field, stats))
+        elif spec.unit == "file":
+            pieces = _text_documents(path, stats, whole_file=True)
+            key = next(pieces, None)
+            if key is not None:
+                yield key, key
+                yield from ((key, piece) for piece in pieces)
+        else:
+            yield from ((doc, doc) for doc in _text_documents(path, stats, whole_file=False))
 
 
 def _open(path: Path) -> BinaryIO:
@@ -101,7 +114,7 @@ def _utf8_error(path: Path, offset: int, exc: UnicodeDecodeError) -> JobError:
                     "convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)")
 
 
-def _text_documents(path: Path, stats: ReadStats) -> Iterator[str]:
+def _text_documents(path: Path, stats: ReadStats, whole_file: bool) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     parts: list[str] = []
     size = end = 0
@@ -114,7 +127,7 @@ def _text_documents(path: Path, stats: ReadStats) -> Iterator[str]:
             raise _utf8_error(path, offset - pending + exc.start, exc) from None
         end = offset + len(line)
         whole_line, at_line_start = at_line_start, line.endswith(b"\n")
-        if whole_line and at_line_start and not text.strip():  # a blank line ends a document
+        if whole_line and at_line_start and not text.strip() and not whole_file:  # a blank line ends a document
             if parts:
                 stats.documents += 1
                 yield _join(parts)

@@ -10,14 +10,13 @@ This module must not train tokenizers or sample batches.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator
 
 from mixc.jobfile import JobError
 from mixc.jobs import TokenizeJob
-from mixc.runtime.corpus_io import ReadStats, expand_files, iter_documents
+from mixc.runtime.corpus_io import ReadStats, expand_files, iter_units
 from mixc.runtime.split import in_valid
 from mixc.runtime.store import SourceWriter
 from mixc.runtime.tokenizer import encode_batch
@@ -43,9 +42,10 @@ def run(job: TokenizeJob) -> None:
         "files": [str(f) for f in files],
     }
     with SourceWriter(job.store, job.source.name, tok.dtype, record) as writer:
-        for docs in _batches(iter_documents(job.source, stats)):
-            for doc, ids in zip(docs, encode_batch(tok, docs)):
-                writer.add("valid" if in_valid(doc, job.holdout, job.seed) else "train", ids)
+        for units in _batches(iter_units(job.source, stats)):
+            docs = [doc for _, doc in units]
+            for (key, _), ids in zip(units, encode_batch(tok, docs)):
+                writer.add("valid" if in_valid(key, job.holdout, job.seed) else "train", ids)
         if stats.documents == 0:
             raise JobError(f"source '{job.source.name}': no documents in {len(files)} file(s) "
                            f"({', '.join(job.source.files)})")
@@ -56,12 +56,12 @@ def run(job: TokenizeJob) -> None:
           f"{stats.files} file(s) -> {job.store}/{job.source.name}")
 
 
-def _batches(docs: Iterator[str]) -> Iterator[list[str]]:
-    batch: list[str] = []
+def _batches(units: Iterator[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
+    batch: list[tuple[str, str]] = []
     size = 0
-    for doc in docs:
-        batch.append(doc)
-        size += len(doc)
+    for unit in units:
+        batch.append(unit)
+        size += len(unit[1])
         if size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0

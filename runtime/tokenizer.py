@@ -31,7 +31,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from mixc.atomic import atomic_directory
 from mixc.jobfile import JobError
 from mixc.jobs import SourceSpec, TokenizerJob
-from mixc.runtime.corpus_io import iter_documents
+from mixc.runtime.corpus_io import iter_units
 from mixc.runtime.split import in_valid
 
 EOS = "<|endoftext|>"
@@ -123,8 +123,8 @@ def sample_documents(spec: SourceSpec, budget: int, seed: int, holdout: float = 
     heap: list[tuple[int, str]] = []  # max-heap by key: (-key, doc)
     total = 0
     cutoff = 1 << 64
-    for doc in iter_documents(spec):
-        if holdout and in_valid(doc, holdout, seed):
+    for unit, doc in iter_units(spec):
+        if holdout and in_valid(unit, holdout, seed):
             continue
         data = doc.encode("utf-8")
         size = len(data)

@@ -85,7 +85,9 @@ BUDGET = {
 }
 
 TOKENIZERS = {"byte": {}, "bpe": {"vocab": Field("int", min=260, max=2**31)}, "hf": {}}
-DATA = {"text": {}, "jsonl": {"field": Field("string", "text")}}
+DATA = {"text": {"unit": Field("choice", "paragraph", choices=("paragraph", "file"),
+                                doc="what one document is: a blank-line paragraph, or a whole file")},
+        "jsonl": {"field": Field("string", "text")}}
 
 
 # ModelShape's fields under the spec's names, where they differ.
@@ -264,7 +266,8 @@ class _Checker:
         read = read_fields([(k.name, k.value) for k in call.kwargs], DATA[call.func.id], f"{call.func.id}(...)", call.span, self.diags)
         if not read.ok:
             return None
-        return DataSpec(d.name.id, call.func.id, tuple(patterns), read.values.get("field"), d.span)
+        return DataSpec(d.name.id, call.func.id, tuple(patterns), read.values.get("field"), d.span,
+                        read.values.get("unit"))
 
     # ---- models and train recipes ----------------------------------------------------
 

@@ -40,6 +40,7 @@ class DataSpec:
     patterns: tuple[str, ...]
     field: str | None  # jsonl only
     span: Span
+    unit: str | None = None  # text only: "paragraph" (blank-line separated) or "file"
 
 
 @dataclass(frozen=True)

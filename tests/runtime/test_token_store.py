@@ -168,3 +168,20 @@ def test_cli_reports_a_damaged_store_and_a_rerun_rebuilds(tmp_path: Path, byte_t
         TokenReader(open_source(tmp_path / "st", "s"), "train").read(0, 5)
     assert run_job(tmp_path, job) == 0
     assert decoded_documents(tmp_path / "st", "s", "train") == ["some text", "more text"]
+
+
+def test_a_file_unit_keeps_each_file_on_one_side(tmp_path: Path, byte_tokenizer: Path) -> None:
+    """unit "file": a whole file is one document, its split decided once, so no file has text on
+    both sides of the held-out split (by paragraphs, neighbouring chunks of one file would)."""
+    from mixc.runtime.corpus_io import iter_units
+    from mixc.runtime.store import open_source
+
+    for i in range(40):
+        (tmp_path / f"f{i:02d}.txt").write_text("\n\n".join(f"file {i} paragraph {j}" for j in range(5)) + "\n")
+    files = source("f", str(tmp_path / "f*.txt"), unit="file")
+    units = list(iter_units(SourceSpec("f", "text", None, (str(tmp_path / "f*.txt"),), "file")))
+    assert len(units) == 40 and all(key == doc and doc.count("paragraph") == 5 for key, doc in units)
+    assert run_job(tmp_path, tokenize_job(files, byte_tokenizer, tmp_path / "s", holdout=0.3)) == 0
+    splits = open_source(tmp_path / "s", "f").record["splits"]
+    assert splits["train"]["documents"] + splits["valid"]["documents"] == 40
+    assert 0 < splits["valid"]["documents"] < 40

@@ -217,3 +217,9 @@ def test_validate_and_replicates():
     assert [b.name for b in experiment.validate] == ["natural", "fixed0", "fixed1"]
     assert dict(experiment.baselines[3].weights) == {"a": 0.1, "b": 0.9}
     assert check_text(VALIDATED.replace("replicates = 3", "replicates = 0"))[1][0].code == "E026"
+
+
+def test_text_unit_is_a_choice():
+    experiment, diags = check_text(VALIDATED.replace('text("a/*.txt")', 'text("a/*.txt", unit: file)'))
+    assert diags == [] and [s.unit for s in experiment.sources] == ["file", "paragraph"]
+    assert codes(check_text(VALIDATED.replace('text("a/*.txt")', 'text("a/*.txt", unit: page)'))[1]) == ["E021"]
