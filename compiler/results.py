@@ -154,6 +154,19 @@ def _heading(summary: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def evaluation_text(summary: Mapping[str, Any]) -> str | None:
+    """One line on the held-out evaluation every run shares, naming sets smaller than asked."""
+    ev = summary.get("evaluation")
+    if not ev:
+        return None
+    line = (f"evaluation: every run scored on the same held-out windows of {ev['window']} tokens, "
+            f"up to {ev['asked']:,} predicted tokens per set")
+    if ev["short"]:
+        small = ", ".join(f"{n} {ev['tokens'][n]:,}" for n in ev["short"])
+        line += f"; smaller held-out sets: {small} tokens (raise `holdout`, or add data)"
+    return line
+
+
 def result_table(summary: Mapping[str, Any]) -> str:
     """The table `mixc run` prints: one block per scale, then the law's figures."""
     lines = _heading(summary)
@@ -163,7 +176,8 @@ def result_table(summary: Mapping[str, Any]) -> str:
     if not summary["scales"]:
         lines += ["", "no run has been measured"]
     law = law_text(summary["law"])
-    return "\n".join(lines + (["", law] if law else []))
+    extra = [line for line in (law, evaluation_text(summary)) if line]
+    return "\n".join(lines + ([""] + extra if extra else []))
 
 
 def run_cells(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -184,5 +198,7 @@ def markdown(summary: Mapping[str, Any]) -> str:
     law = law_text(summary["law"])
     if law:
         out += ["", "## The law", "", law]
+    if evaluation_text(summary):
+        out += ["", "## Evaluation", "", evaluation_text(summary)]
     out += ["", "## Runs", "", *_md_table(*run_cells(summary))]
     return "\n".join(out) + "\n"

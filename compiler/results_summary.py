@@ -32,6 +32,9 @@ summary.json (every key always present; null where it does not apply or has not 
                  which the law was not fitted on), fold (the proxy run's CV fold),
                  curve [[step, training loss], ...], tokens_per_step (batch_size x seq_len),
                  steps, tokens (trained, total), wall_time_s, tokens_per_s
+    evaluation   {"window": tokens per window, "asked": predicted tokens asked per set,
+                 "tokens": {eval_set: predicted tokens it gave}, "short": [sets smaller than
+                 asked]}: the one evaluation every run shares; null before any run finished
     scales       one block per scale trained at, proxy first (`results_stats.Scale`):
                  scale, recipe {model, layers, d_model, seq_len, batch_size, steps, tokens},
                  rows [{mixture, label, role, runs [names], objective {n, mean, sd},
@@ -230,6 +233,21 @@ def _recipes(job: ReportJob, trains: Sequence[TrainJob | None]) -> dict[str, Rec
     return recipes
 
 
+def evaluation(job: ReportJob, trains: Sequence[TrainJob | None]) -> dict[str, Any] | None:
+    """The experiment's one evaluation: window length, tokens asked per set, and tokens each set
+    gave (the same for every run: one set of windows); a held-out split smaller than asked is
+    listed under `short`."""
+    measured = [(r, t) for r, t in zip(job.runs, trains) if t is not None]
+    for run, train in measured:
+        ev = (_read(Path(run.output) / "metrics.json") or {}).get("eval")
+        if not ev:
+            continue
+        tokens = {name: ev[group]["tokens"] for name, group in job.eval_groups.items() if group in ev}
+        return {"window": train.eval_seq_len, "asked": train.eval_tokens, "tokens": tokens,
+                "short": sorted(n for n, k in tokens.items() if k < train.eval_tokens)}
+    return None
+
+
 def summarize(job: ReportJob) -> dict[str, Any]:
     """summary.json (see the module docstring); paths in `job` are relative to the work dir."""
     sources, objective = list(job.sources), _objective_json(job.objective)
@@ -249,4 +267,5 @@ def summarize(job: ReportJob) -> dict[str, Any]:
             "solution": _read(Path(job.solve) / "solution.json") if job.solve else None,
             "natural": _natural(design, sources), "baselines": {k: list(v) for k, v in notes.items()},
             "law": law_summary(law, runs) if law is not None else None, "runs": runs,
+            "evaluation": evaluation(job, trains),
             "scales": [dataclasses.asdict(s) for s in scale_blocks(runs, _recipes(job, trains), notes)]}

@@ -221,7 +221,7 @@ def test_loss_curves_are_plotted_against_tokens(in_work):
 def test_summary_fields_and_markdown(in_work):
     summary = summarize(workdir(in_work))
     assert set(summary) == {"experiment", "sources", "eval_sets", "objective", "solution", "natural", "baselines",
-                            "law", "runs", "scales"}
+                            "law", "runs", "scales", "evaluation"}
     assert set(summary["runs"][0]) == {
         "name", "role", "mixture_name", "label", "scale", "replicate", "seed", "output", "mixture", "losses",
         "objective", "predicted", "prediction", "fold", "curve", "tokens_per_step", "steps", "tokens",
@@ -266,3 +266,13 @@ def test_mixc_report_rebuilds_the_report_of_a_work_directory(in_work, capsys):
     out = capsys.readouterr().out
     assert "## target scale, the final recipe" in out and "| tiny_final_uniform_r1 | target |" in out
     assert (in_work / "report/tiny-0000/report.html").read_text().count("<svg") == 3
+
+
+def test_a_small_held_out_set_is_reported_with_its_size():
+    from mixc.compiler.results import evaluation_text
+
+    ev = {"window": 128, "asked": 65536, "tokens": {"literature": 2560, "code": 65536}, "short": ["literature"]}
+    line = evaluation_text({"evaluation": ev})
+    assert "same held-out windows of 128 tokens" in line and "literature 2,560 tokens" in line
+    assert "code" not in line.split("smaller")[1]
+    assert evaluation_text({"evaluation": None}) is None
