@@ -2,9 +2,16 @@
 
 `--profile slurm` submits to a SLURM cluster through Snakemake's SLURM executor, with the
 same job files. Arguments after `--` go to Snakemake unchanged. When the run finishes,
-the result table of the report job is printed. Ctrl-C stops Snakemake and its jobs; a
-job only counts as done once its marker is written, after it succeeded, and every job
-writes its outputs atomically, so a rerun continues from what finished.
+the result table of the report job is printed; Snakemake options that run no jobs
+(`--unlock`, `--dry-run`, `--list-...`, `--summary`, `--touch`, ...) print none.
+
+Before Snakemake starts, `mixc run` takes the work directory (compiler.run_lock: one run at a
+time; Snakemake locks left by a killed run are cleared, live ones refuse) and gives back the
+marker of every finished job whose output is gone or damaged (compiler.finished), so that
+the run rebuilds it. Ctrl-C stops Snakemake and every process it started within a bound
+(compiler.supervise); a job only counts as done once its marker is written, after it
+succeeded, and every job writes its outputs atomically, so a rerun continues from what
+finished. This module prints and decides the exit status; it never edits job outputs.
 """
 
 from __future__ import annotations
@@ -12,12 +19,32 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
+import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mixc.compiler.pipeline import Compiled
+    from mixc.compiler.run_lock import Owner
+    from mixc.compiler.supervise import Grace, Outcome
 
 PASSTHROUGH = True  # `mixc run FILE -- ARGS`: ARGS go to Snakemake
+
+# Snakemake options after which it runs no job: those that change nothing in the work
+# directory, and those that do (they take the work directory like a run, but get no table).
+INSPECT = frozenset({
+    "-n", "--dry-run", "--dryrun", "-l", "--list", "--list-rules", "--lt", "--list-target-rules",
+    "--lc", "--list-changes", "--li", "--list-input-changes", "--lp", "--list-params-changes",
+    "--lu", "--list-untracked", "-S", "--summary", "-D", "--detailed-summary", "--dag", "--rulegraph",
+    "--filegraph", "--d3dag", "--lint", "--print-compilation", "--list-conda-envs", "--export-cwl",
+    "--containerize", "--archive", "--report", "-h", "--help", "-v", "--version",
+})
+DRY_RUN = frozenset({"-n", "--dry-run", "--dryrun"})
+MAINTAIN = frozenset({
+    "--unlock", "-t", "--touch", "--cm", "--cleanup-metadata", "--cleanup-shadow", "--delete-all-output",
+    "--delete-temp-output", "--conda-create-envs-only", "--conda-cleanup-envs", "--generate-unit-tests",
+})
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -41,57 +68,141 @@ def snakemake_command(workdir: Path, index: Path, profile: str, cores: int | Non
     return cmd + extra
 
 
-def run_snakemake(cmd: list[str]) -> int | None:
-    """Run Snakemake in its own process group; its exit status, or None when interrupted.
+def no_jobs_option(extra: list[str], within: frozenset[str]) -> str | None:
+    """The first of `extra` (Snakemake's arguments) that is one of the options `within`."""
+    return next((a for a in extra if a.split("=", 1)[0] in within), None)
 
-    On Ctrl-C (or SIGTERM) the whole group gets SIGINT, so running jobs stop too (a train job
-    stops between steps; its last checkpoint stays), then SIGTERM and SIGKILL if it lingers.
-    """
-    proc = subprocess.Popen(cmd, start_new_session=True)
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # kill mixc = Ctrl-C
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        for sig, grace in ((signal.SIGINT, 60), (signal.SIGTERM, 20), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(proc.pid, sig)
-                proc.wait(timeout=grace)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-            except ProcessLookupError:
-                break
-        return None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+def mixc_command(args: argparse.Namespace, *extra: str) -> str:
+    """The command line that reruns this experiment, with `extra` Snakemake arguments."""
+    words = ["mixc", "run", args.file] + (["-o", args.output] if args.output else [])
+    words += ["--profile", args.profile] if args.profile != "local" else []
+    return shlex.join(words + (["--", *extra] if extra else []))
+
+
+def grace_for(profile: str) -> "Grace":
+    """How long each step of a stop may take: locally, a few seconds; on a cluster, Snakemake
+    cancels the queued jobs first (one scancel each)."""
+    from mixc.compiler.supervise import Grace
+
+    return Grace() if profile == "local" else Grace(interrupt=120.0)
+
+
+def rebuild_damaged(workdir: Path, index: Path, act: bool) -> None:
+    """Give back the markers of finished jobs whose outputs are gone or damaged, and of the jobs
+    that read from them (or, when not `act`, only say which)."""
+    from mixc.compiler.finished import damaged, downstream, invalidate
+
+    jobs = json.loads(index.read_text())["jobs"]
+    found = damaged(workdir, jobs)
+    if not found:
+        return
+    after = {j for j in downstream(jobs, found) if (workdir / "done" / j).is_file()}
+    for job_id, why in found.items():
+        print(f"mixc: {'rebuilding' if act else 'would rebuild'} {job_id}: {why}", file=sys.stderr)
+    if after:
+        print(f"mixc: {'and' if act else 'and would rerun'} the {len(after)} finished job(s) that read from "
+              f"{'it' if len(found) == 1 else 'them'}", file=sys.stderr)
+    if act:
+        invalidate(workdir, [*found, *after])
+
+
+def take(args: argparse.Namespace, workdir: Path) -> "Owner":
+    """Claim the work directory for this run and clear the Snakemake locks a dead run left;
+    raises Busy (naming who has it and the fix) when it is not free."""
+    from mixc.compiler.run_lock import Busy, claim, describe
+
+    owner = claim(workdir, args.profile, mixc_command(args))
+    if no_jobs_option(args.passthrough, MAINTAIN) is None:  # `--unlock` and the like clear locks themselves
+        try:
+            cleared = owner.clear_stale_locks(args.profile, mixc_command(args, "--unlock"))
+        except Busy:
+            owner.abandon()
+            raise
+        if cleared:
+            print(f"mixc: removed the Snakemake locks ({', '.join(p.name for p in cleared)}) left by "
+                  f"{describe(owner.previous)}, which no longer runs", file=sys.stderr)
+    owner.begin()
+    return owner
 
 
 def run(args: argparse.Namespace) -> int:
-    from mixc.compiler.budget import estimate
-    from mixc.compiler.emit import emit
     from mixc.compiler.pipeline import Stop, compiled, default_workdir
-    from mixc.compiler.results import result_table
+    from mixc.compiler.run_lock import Busy
 
     workdir = Path(args.output or default_workdir(args.file)).resolve()
     try:
         c = compiled(args.file, workdir=workdir)
     except Stop as stop:
         return stop.status
-    built = emit(c.graph, c.experiment.name, workdir, estimate(c.experiment))
-    cmd = snakemake_command(workdir, built.index, args.profile, args.cores, args.dry_run, args.passthrough)
-    print(f"mixc: {built.jobs} jobs in {workdir}; running Snakemake ({args.profile})", file=sys.stderr)
-    status = run_snakemake(cmd)
-    if status is None:
-        print("mixc: interrupted; rerun the same command to continue from the finished jobs", file=sys.stderr)
-        return 130
-    if status != 0:
-        print(f"mixc: Snakemake failed (exit {status}); the failed job's log is named above, under {workdir / 'logs'}; "
-              "rerun the same command to continue from the finished jobs", file=sys.stderr)
+    if args.dry_run or no_jobs_option(args.passthrough, INSPECT) is not None:
+        return launch(args, c, workdir, None)  # changes nothing: needs no claim on the work directory
+    try:
+        owner = take(args, workdir)
+    except Busy as busy:
+        print(f"mixc: {busy}", file=sys.stderr)
         return 1
-    if args.dry_run:
+    return launch(args, c, workdir, owner)
+
+
+def launch(args: argparse.Namespace, c: "Compiled", workdir: Path, owner: "Owner | None") -> int:
+    """Write the workflow, run Snakemake under supervision, and say how it went."""
+    from mixc.compiler import supervise
+    from mixc.compiler.budget import estimate
+    from mixc.compiler.emit import emit
+
+    outcome = None
+    try:
+        built = emit(c.graph, c.experiment.name, workdir, estimate(c.experiment))
+        if owner is not None and no_jobs_option(args.passthrough, MAINTAIN) is None:
+            rebuild_damaged(workdir, built.index, act=True)
+        elif args.dry_run or no_jobs_option(args.passthrough, DRY_RUN):
+            rebuild_damaged(workdir, built.index, act=False)
+        cmd = snakemake_command(workdir, built.index, args.profile, args.cores, args.dry_run, args.passthrough)
+        print(f"mixc: {built.jobs} jobs in {workdir}; running Snakemake ({args.profile})", file=sys.stderr)
+        outcome = supervise.run(cmd, grace_for(args.profile), pass_fds=[owner.fd] if owner else [],
+                                on_start=(lambda proc: owner.started(proc.pid)) if owner else None)
+    finally:
+        if owner is not None:
+            owner.release(clear_locks=outcome is not None and outcome.status < 0 and not outcome.left)
+    return conclude(args, outcome, workdir, built.index)
+
+
+def conclude(args: argparse.Namespace, outcome: "Outcome", workdir: Path, index: Path) -> int:
+    """The exit status of `mixc run`, and what it prints: the result table when there is one."""
+    from mixc.compiler.results import result_table
+
+    if outcome.left:
+        print(f"mixc: processes of the run still alive after SIGKILL: pids {', '.join(map(str, outcome.left))} "
+              "(stuck in the kernel?)", file=sys.stderr)
+    if outcome.interrupted:
+        print("mixc: interrupted; Snakemake and its jobs stopped; rerun the same command to continue "
+              "from the finished jobs", file=sys.stderr)
+        return 130
+    if outcome.status != 0:
+        print(f"mixc: Snakemake failed (exit {outcome.status}); the failed job's log is named above, under "
+              f"{workdir / 'logs'}; rerun the same command to continue from the finished jobs", file=sys.stderr)
+        return 1
+    option = no_jobs_option(args.passthrough, INSPECT | MAINTAIN)
+    if args.dry_run or option:
+        if option:
+            print(f"mixc: Snakemake ran no jobs ({option}), so there is no result table", file=sys.stderr)
         return 0
-    index = json.loads(built.index.read_text())
-    report_id = next(j for j, info in index["jobs"].items() if info["kind"] == "report")
-    print(result_table(json.loads((workdir / report_id / "summary.json").read_text())))
+    jobs = json.loads(index.read_text())["jobs"]
+    report_id = next(j for j, info in jobs.items() if info["kind"] == "report")
+    summary = workdir / report_id / "summary.json"
+    try:
+        text = result_table(json.loads(summary.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else exc
+        if args.passthrough:  # Snakemake did what it was asked (targets, say), which did not include the report
+            print(f"mixc: Snakemake finished with `{shlex.join(args.passthrough)}`, but the report job has not "
+                  f"written {summary} ({why}), so there is no result table; `{mixc_command(args)}` finishes "
+                  "the experiment", file=sys.stderr)
+            return 0
+        print(f"mixc: Snakemake finished, but the report job's summary {summary} is unreadable ({why}); "
+              f"`{mixc_command(args)}` runs the report job again", file=sys.stderr)
+        return 1
+    print(text)
     print(f"\nreport: {workdir / report_id / 'report.html'}")
     return 0

@@ -1,14 +1,21 @@
-"""The emitted workflow under Snakemake: SLURM dry run, and injection attempts that must run nothing."""
+"""The emitted workflow under Snakemake: SLURM dry run, injection attempts that must run nothing, a whole
+run and a rerun, a failing job, and Ctrl-C during a run (bounded, leaving nothing running)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from mixc.compiler.cli import main
+from mixc.compiler.run_lock import start_ticks
+from mixc.compiler.supervise import Grace, group_members
 
+# How long after Ctrl-C `mixc run` may take, at most, to be gone with everything it started:
+# the stop's own bound, plus time to print and exit on a loaded machine.
+STOP_BOUND_S = Grace().total() + 15
 EVIL = ['q"uote', "b{race}s", "$(touch PWNED)", "`touch PWNED2`", "new\nline", "semi;touch PWNED3", "it's"]
 
 
@@ -57,7 +64,7 @@ def markers(work: Path) -> dict[str, float]:
 def test_run_end_to_end_then_rerun_only_what_changed(make_spec, tmp_path, capsys):
     """The whole pipeline on a tiny spec: tokenize, design, proxies, fit, solve, chosen, final,
     baselines, report. Then a change to the final recipe reruns only the final run and report."""
-    spec, work = make_spec(runs=4, proxy_tokens="2k", final_tokens="3k"), tmp_path / "w"
+    spec, work = make_spec(runs=6, proxy_tokens="2k", final_tokens="3k"), tmp_path / "w"
     assert main(["run", str(spec), "-o", str(work), "--cores", "2"]) == 0
     out = capsys.readouterr().out
     assert "mixture found: alpha" in out and "tiny_chosen" in out and "tiny_uniform" in out
@@ -70,7 +77,7 @@ def test_run_end_to_end_then_rerun_only_what_changed(make_spec, tmp_path, capsys
     import zarr
 
     results = zarr.open_group(str(report / "results.zarr"), mode="r")
-    assert results["loss"].shape == (4 + 2 + 1 + 1, 2)  # runs x evaluation sets
+    assert results["loss"].shape == (6 + 2 + 1 + 1, 2)  # runs x evaluation sets
     assert list(results["eval_set"][:]) == ["alpha", "beta"]  # the spec's order
 
     before = markers(work)
@@ -82,7 +89,7 @@ def test_run_end_to_end_then_rerun_only_what_changed(make_spec, tmp_path, capsys
 
 
 def test_failed_job_stops_the_run_and_a_rerun_continues(make_spec, tmp_path, capsys):
-    spec, work = make_spec(runs=4, proxy_tokens="2k", final_tokens="2k"), tmp_path / "w"
+    spec, work = make_spec(runs=6, proxy_tokens="2k", final_tokens="2k"), tmp_path / "w"
     beta = tmp_path / "data" / "beta.txt"
     good = beta.read_bytes()
     beta.write_bytes(b"fine text\n\n\xff\xfe not utf-8\n")  # the tokenize job must refuse this
@@ -98,23 +105,66 @@ def test_failed_job_stops_the_run_and_a_rerun_continues(make_spec, tmp_path, cap
     assert "output: done/tokenize/alpha" not in r.stdout and "output: done/tokenize/beta" in r.stdout
 
 
+def training(work: Path) -> str | None:
+    """The id of a train job whose log shows a step line (it is training), if any."""
+    return next((f"train/{log.stem}" for log in sorted((work / "logs" / "train").glob("*.log"))
+                 if "step " in log.read_text()), None)
+
+
+def descendants(pid: int) -> dict[int, int]:
+    """Every process below `pid`, with its start time (to tell a reused pid apart)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return {p: start_ticks(p) for p in found if start_ticks(p) is not None}
+
+
 def test_interrupt_leaves_nothing_that_looks_complete(make_spec, tmp_path):
+    """Ctrl-C while a train job trains: `mixc run` and every process it started are gone within
+    the stop's bound, and nothing of the interrupted job looks finished.
+
+    It waits for a train job's log to show a step line (that job is training, and is the one
+    interrupted), then sends SIGINT to `mixc run` alone, as a terminal's Ctrl-C does. Output
+    goes to a file, not a pipe: no process can block on a full pipe or keep one open."""
     import signal
     import time
 
-    # Train jobs long enough (tens of seconds each) that the interrupt lands inside one.
-    spec, work = make_spec(runs=4, proxy_tokens="5M", final_tokens="2k"), tmp_path / "w"
-    proc = subprocess.Popen([sys.executable, "-m", "mixc", "run", str(spec), "-o", str(work), "--cores", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while time.time() < deadline and not any("step " in p.read_text() for p in (work / "logs").rglob("train/*.log")):
-        time.sleep(0.5)  # until a train job is training
+    # Train jobs long enough (minutes each) that the interrupt lands inside one.
+    spec, work = make_spec(runs=6, proxy_tokens="5M", final_tokens="2k"), tmp_path / "w"
+    output = tmp_path / "mixc.log"
+    with output.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mixc", "run", str(spec), "-o", str(work), "--cores", "1"],
+                                stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while time.time() < deadline and training(work) is None and proc.poll() is None:
+        time.sleep(0.2)
+    job = training(work)
+    assert job is not None and proc.poll() is None, output.read_text()[-3000:]
+    started = descendants(proc.pid)  # Snakemake, the job's shell, the train job
+    snakemake = json.loads((work / "owner.json").read_text())["snakemake"]["pid"]
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    sent = time.monotonic()
+    try:
+        proc.wait(timeout=STOP_BOUND_S)
+    finally:
+        took = time.monotonic() - sent
+        leftover = [p for p, ticks in started.items() if start_ticks(p) == ticks]
+        for p in leftover + ([proc.pid] if proc.poll() is None else []):
+            os.kill(p, signal.SIGKILL)  # never leave a stray process behind, even on failure
+    assert took < STOP_BOUND_S and not leftover and not group_members(snakemake), (took, leftover)
+    err = output.read_text()
     assert proc.returncode == 130 and "interrupted" in err
     done = markers(work)
     interrupted = [p for p in (work / "logs" / "train").glob("*.log") if "interrupted" in p.read_text()]
     assert interrupted
+    assert f"train/{interrupted[0].stem}" == job  # the job seen training is the one interrupted
     for log in interrupted:
         run_id = f"train/{log.stem}"
         assert run_id not in done  # no marker: Snakemake will run it again
