@@ -98,3 +98,10 @@ def test_the_wheel_installs_one_top_level_name(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"mixc", wheel.name.split("-py")[0] + ".dist-info"}
     assert {"mixc/spec/mix.lark", "mixc/compiler/Snakefile", "mixc/layers.py"} <= set(names)
+
+
+def test_a_local_run_without_the_worker_layer_names_it():
+    """`mixc run` on this machine runs the workers' jobs here, so it needs mixc[train] too."""
+    r = run_main([["run", QUICKSTART]], hide=("torch", "transformers", "tokenizers", "safetensors"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("mixc run needs the worker layer: pip install 'mixc[train]'")

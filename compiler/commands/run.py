@@ -130,6 +130,12 @@ def run(args: argparse.Namespace) -> int:
     from mixc.compiler.pipeline import Stop, compiled, default_workdir
     from mixc.compiler.run_lock import Busy
 
+    from mixc.layers import install_line, missing
+
+    if args.profile == "local" and not args.dry_run and missing("train"):  # the jobs run on this machine
+        print(install_line("mixc run", "train") + " (jobs run on this machine; on a cluster, --profile slurm)",
+              file=sys.stderr)
+        return 2
     workdir = Path(args.output or default_workdir(args.file)).resolve()
     try:
         c = compiled(args.file, workdir=workdir)
