@@ -160,13 +160,14 @@ class Owner:
         """Give the work directory up without a trace (the previous record stays as it was)."""
         os.close(self.fd)
 
-    def release(self, clear_locks: bool) -> None:
-        """The run is over and its processes are gone: mark the record ended (removing the
-        Snakemake locks a killed Snakemake left when `clear_locks`), and drop the flock."""
+    def release(self, ended: bool, clear_locks: bool) -> None:
+        """The run is over: mark the record `ended` when none of its processes is left (else the
+        next run checks on them), remove the Snakemake locks a killed Snakemake left when
+        `clear_locks`, and drop the flock."""
         if clear_locks:
             for lock in (self.workdir / LOCKS).glob("*"):
                 lock.unlink(missing_ok=True)
-        self.record["ended"] = True
+        self.record["ended"] = ended
         self._write()
         os.close(self.fd)
 

@@ -118,7 +118,7 @@ def _wait_until_empty(proc: subprocess.Popen, seconds: float, signals: _Signals)
         time.sleep(POLL_S)
 
 
-def stop_group(proc: subprocess.Popen, grace: Grace, signals: _Signals, first: int = signal.SIGINT) -> tuple[int, ...]:
+def _stop_group(proc: subprocess.Popen, grace: Grace, signals: _Signals, first: int = signal.SIGINT) -> tuple[int, ...]:
     """Stop `proc`'s process group step by step; the pids left after the bound (normally none)."""
     steps = [(signal.SIGINT, grace.interrupt), (signal.SIGTERM, grace.terminate), (signal.SIGKILL, grace.kill)]
     for sig, seconds in steps[[s for s, _ in steps].index(first):]:
@@ -138,7 +138,7 @@ def run(cmd: Sequence[str], grace: Grace, pass_fds: Sequence[int] = (),
             if on_start is not None:
                 on_start(proc)
         except BaseException:
-            stop_group(proc, grace, signals)
+            _stop_group(proc, grace, signals)
             raise
         while proc.poll() is None and not signals.count:
             try:
@@ -147,8 +147,8 @@ def run(cmd: Sequence[str], grace: Grace, pass_fds: Sequence[int] = (),
                 pass
         interrupted = signals.count > 0
         if interrupted:
-            left = stop_group(proc, grace, signals)
+            left = _stop_group(proc, grace, signals)
         else:  # a normal exit: whatever the command left running (it should not) goes too
-            left = stop_group(proc, grace, signals, first=signal.SIGTERM) if group_members(proc.pid) else ()
+            left = _stop_group(proc, grace, signals, first=signal.SIGTERM) if group_members(proc.pid) else ()
         status = proc.wait()
     return Outcome(status, interrupted, left)

@@ -170,7 +170,8 @@ def launch(args: argparse.Namespace, c: "Compiled", workdir: Path, owner: "Owner
                                 on_start=(lambda proc: owner.started(proc.pid)) if owner else None)
     finally:
         if owner is not None:
-            owner.release(clear_locks=outcome is not None and outcome.status < 0 and not outcome.left)
+            left = outcome.left if outcome is not None else ()
+            owner.release(ended=not left, clear_locks=outcome is not None and outcome.status < 0 and not left)
     return conclude(args, outcome, workdir, built.index)
 
 
