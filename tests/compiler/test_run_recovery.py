@@ -64,6 +64,7 @@ def checkpointed_unfinished(work: Path) -> bool:
                for d in (work / "train").glob("*"))
 
 
+@pytest.mark.slow
 def test_a_run_killed_outright_continues_to_the_same_results(reference, tmp_path, capsys):
     spec, _, table = reference
     work, output = tmp_path / "w", tmp_path / "mixc.log"
@@ -155,6 +156,7 @@ def test_locks_of_a_dead_run_are_cleared_those_of_a_live_one_refused(make_spec, 
     assert captured.out == "" and "Traceback" not in captured.err
 
 
+@pytest.mark.slow
 def test_a_damaged_token_store_is_rebuilt_by_the_next_run(reference, tmp_path, capfd):
     spec, done_work, table = reference
     work = tmp_path / "w"
