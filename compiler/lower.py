@@ -154,6 +154,7 @@ class _Builder:
         self.tokenizer: Job | None = None
         self.tokenize: list[Job] = []
         self.train_fields: dict[tuple[str, bool], dict[str, Any]] = {}  # (recipe, export) -> TrainJob fields
+        self.flops: dict[str, float] = {}  # recipe -> training FLOPs of one run
         self.runs: dict[str, ReportRun] = {}  # train job id -> how the report shows it
         self.vocab = 0  # the tokenizer's, known once the data is found
 
@@ -359,8 +360,10 @@ class _Builder:
         config = TrainJob(**self.recipe_fields(recipe, export), seed=self.x.seed + run.replicate, weights=weights,
                           weights_file=weights_file)
         after = self.tokenize + ([decided_by] if decided_by else [])
+        if recipe.name not in self.flops:
+            self.flops[recipe.name] = train_flops(self.x, recipe, self.vocab)
         job = self.add("train", name, config, after, "final" if run.scale == "target" else "proxy",
-                       flops=train_flops(self.x, recipe, self.vocab))
+                       flops=self.flops[recipe.name])
         self.runs[job.id] = run
         return job
 
