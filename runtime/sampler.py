@@ -50,10 +50,14 @@ def systematic_rows(cumulative: np.ndarray, rows: int, offset: float) -> np.ndar
     return np.repeat(np.arange(len(cumulative)), np.diff(edges))
 
 
-def step_offset(seed: int, step: int) -> float:
-    """The systematic offset of batch `step`: a random start per seed, then steps of the golden
-    ratio, so a source's extra row comes round at its share of the steps with no drift."""
-    start = np.random.default_rng([seed, 1]).random()
+def offset_start(seed: int) -> float:
+    """The systematic offset of batch 0: random, one per seed."""
+    return float(np.random.default_rng([seed, 1]).random())
+
+
+def step_offset(start: float, step: int) -> float:
+    """The systematic offset of batch `step`: `start`, then steps of the golden ratio, so a
+    source's extra row comes round at its share of the steps with no drift."""
     return (start + step * GOLDEN) % 1.0
 
 
@@ -129,6 +133,7 @@ class MixtureSampler:
         # From the last source with weight on: exactly 1, so the last edge is batch_size and a
         # weight-0 source at the end can never be given a row by rounding.
         self._cumulative[max(i for i, w in enumerate(self.weights) if w > 0):] = 1.0
+        self._offset_start = offset_start(seed)
         self._data = {i: _Source(info, split, seq_len + 1, resident_tokens, seed)
                       for i, (info, w) in enumerate(zip(infos, self.weights)) if w > 0}
         self.rotate_steps = max(1, resident_tokens // (batch_size * (seq_len + 1)))
@@ -139,7 +144,7 @@ class MixtureSampler:
         if step < 0:
             raise ValueError(f"step must be >= 0, got {step}")
         rng = np.random.default_rng([self.seed, 0, step])
-        rows = systematic_rows(self._cumulative, self.batch_size, step_offset(self.seed, step))
+        rows = systematic_rows(self._cumulative, self.batch_size, step_offset(self._offset_start, step))
         return rng, rng.permutation(rows)
 
     def batch(self, step: int) -> np.ndarray:

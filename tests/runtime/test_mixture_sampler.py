@@ -178,7 +178,7 @@ def test_rows_follow_the_nominal_mixture_within_one_row_per_step():
     counts stay within 3 rows of nominal at every step, and a 2% source's realised share has
     a relative spread over seeds under 5% (independent draws per row gave about 15% at this
     size: 147 steps x 16 rows)."""
-    from mixc.runtime.sampler import step_offset, systematic_rows
+    from mixc.runtime.sampler import offset_start, step_offset, systematic_rows
 
     weights = np.array([0.02, 0.185, 0.313, 0.0, 0.329, 0.153])
     cumulative = np.cumsum(weights / weights.sum())
@@ -187,7 +187,8 @@ def test_rows_follow_the_nominal_mixture_within_one_row_per_step():
     for seed in range(50):
         counts = np.zeros(len(weights))
         for step in range(147):
-            per_step = np.bincount(systematic_rows(cumulative, 16, step_offset(seed, step)), minlength=len(weights))
+            offset = step_offset(offset_start(seed), step)
+            per_step = np.bincount(systematic_rows(cumulative, 16, offset), minlength=len(weights))
             assert np.all(np.abs(per_step - 16 * weights) < 1)
             counts += per_step
             assert np.all(np.abs(counts - (step + 1) * 16 * weights) < 3)  # no drift over the run
