@@ -55,8 +55,8 @@ class Outcome:
 
 
 def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of process group `pgid`; on systems without /proc, the
-    group itself when any member is left."""
+    """Live processes of process group `pgid` (a zombie counts only while it has threads left);
+    on systems without /proc, the group itself when any member is left."""
     if not PROC.is_dir():
         try:
             os.killpg(pgid, 0)
@@ -73,9 +73,27 @@ def group_members(pgid: int) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # ended while being read
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+        if int(fields[2]) == pgid and (fields[0] not in ("Z", "X") or _threads_left(entry)):
             members.append(int(entry.name))
     return members
+
+
+def _threads_left(process: Path) -> bool:
+    """Whether a process whose main thread is a zombie still has threads running. Such a process
+    still holds its files (and their locks): they close only with its last thread, and after
+    a SIGKILL a busy thread can outlast the main one by a second or more."""
+    try:
+        tasks = [t for t in (process / "task").iterdir() if t.name != process.name]
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False
 
 
 class _Signals:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -90,3 +92,23 @@ def test_a_normal_exit_takes_what_it_left_running_with_it(tmp_path: Path) -> Non
     outcome, group, _ = supervised(script, pids, FAST)
     assert outcome.status == 3 and not outcome.interrupted and not outcome.left
     assert ready(pids, 1) and not group_members(group)
+
+
+def test_a_process_whose_main_thread_ended_first_is_still_a_member(tmp_path: Path) -> None:
+    # The main thread leaves by pthread_exit: /proc shows it a zombie while another thread runs,
+    # and the process keeps its files (and the locks on them) until that thread ends too.
+    script = ("import ctypes, threading, time; "
+              "threading.Thread(target=time.sleep, args=(60,)).start(); "
+              "ctypes.CDLL(None).pthread_exit(None)")
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        leader = Path(f"/proc/{proc.pid}/stat")
+        deadline = time.monotonic() + 20
+        while leader.read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the main thread never ended"
+            time.sleep(0.02)
+        assert group_members(proc.pid) == [proc.pid]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not group_members(proc.pid)
