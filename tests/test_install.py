@@ -21,8 +21,8 @@ import pytest
 from mixc.layers import LAYERS, explain
 from tests.helpers.paths import ROOT
 
-HEAVY = ("numpy", "scipy", "cvxpy", "clarabel", "networkx", "snakemake", "zarr", "torch", "transformers",
-         "tokenizers", "safetensors", "pandas", "lightgbm")
+HEAVY = ("numpy", "scipy", "threadpoolctl", "cvxpy", "clarabel", "networkx", "snakemake", "zarr", "torch",
+         "transformers", "tokenizers", "safetensors", "pandas", "lightgbm")
 QUICKSTART = "examples/quickstart.mix"
 BARE_COMMANDS = (["check", QUICKSTART], ["fmt", "--check", QUICKSTART], ["plan", QUICKSTART],
                  ["graph", QUICKSTART, "--format", "mermaid"])

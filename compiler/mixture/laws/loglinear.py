@@ -1,15 +1,16 @@
 """The log-linear law of Data Mixing Laws (Ye et al. 2024, eq. 1): L = c + exp(b + t . w)
 per target. Convex in w (an exponential cone in cvxpy). Fitted by Huber least squares
-from several random starts, keeping the lowest cost, because the fit is not convex."""
+on the standardised target from several random starts, keeping the lowest cost, because the
+fit is not convex."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from mixc.compiler.mixture.laws.base import Law
+from mixc.compiler.mixture.laws.base import Law, least_squares_restarts, standardise
 
 RESTARTS = 5
-HUBER_SCALE = 0.02  # loss units; residuals beyond it count linearly
+HUBER_SCALE = 0.0625  # standard deviations of the target (0.02 loss units on RegMix); beyond it, linear
 
 
 class LogLinearLaw(Law):
@@ -18,12 +19,11 @@ class LogLinearLaw(Law):
 
     @classmethod
     def fit(cls, X, Y, sources, targets, seed=0):
-        from scipy.optimize import least_squares
-
         d = X.shape[1]
         out = {"c": [], "b": [], "t": []}
         for j in range(Y.shape[1]):
-            y = Y[:, j]
+            mean, scale = standardise(Y[:, j])
+            y = (Y[:, j] - mean) / scale
 
             def res(p):
                 return p[0] + np.exp(p[1] + X @ p[2:]) - y
@@ -33,14 +33,11 @@ class LogLinearLaw(Law):
                 return np.c_[np.ones(len(y)), e, e[:, None] * X]
 
             rng = np.random.default_rng(seed)
-            best = None
-            for _ in range(RESTARTS):
-                p0 = np.r_[y.min() - 0.5, 0.0, rng.normal(0.0, 1.0, d)]
-                r = least_squares(res, p0, jac=jac, loss="huber", f_scale=HUBER_SCALE, max_nfev=2000)
-                if best is None or r.cost < best.cost:
-                    best = r
-            out["c"].append(float(best.x[0]))
-            out["b"].append(float(best.x[1]))
+            starts = (np.r_[y.min() - 1.5, 0.0, rng.normal(0.0, 1.0, d)] for _ in range(RESTARTS))
+            best = least_squares_restarts(res, jac, starts, loss="huber", f_scale=HUBER_SCALE, max_nfev=2000)
+            # y = mean + scale (c + exp(b + t.w)) in the target's own units
+            out["c"].append(float(mean + scale * best.x[0]))
+            out["b"].append(float(best.x[1] + np.log(scale)))
             out["t"].append(best.x[2:].tolist())
         return cls(tuple(sources), tuple(targets), out)
 

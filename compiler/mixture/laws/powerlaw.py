@@ -11,15 +11,15 @@ and x -> (x^(-alpha) - 1) / alpha is convex and decreasing, so L is convex in w:
 cvxpy problem (power cones) with a unique optimum, and concave returns let that optimum
 be a blend rather than a corner. Written with (S^-alpha - 1) / alpha, the law tends to
 c - k log S as alpha -> 0 instead of needing c and k to run off to infinity. With 2d + 3 parameters per target it needs a few more
-runs than log-linear; it is fitted by least squares with an analytic Jacobian from a few
-random starts (the fit, unlike the law, is not convex).
+runs than log-linear; it is fitted on the standardised target by least squares with an
+analytic Jacobian from a few random starts (the fit, unlike the law, is not convex).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from mixc.compiler.mixture.laws.base import Law
+from mixc.compiler.mixture.laws.base import Law, least_squares_restarts, standardise
 
 RESTARTS = 4
 MAX_EVALS = 2000
@@ -42,10 +42,11 @@ LOG_ALPHA = (np.log(1e-3), np.log(4.0))
 
 
 def _fit_one(X, y, rng):
-    """(c, k, alpha, a, beta) by least squares over (c, log k, log alpha, log a, beta)."""
-    from scipy.optimize import least_squares
-
+    """(c, k, alpha, a, beta) by least squares over (c, log k, log alpha, log a, beta), on the
+    target standardised and mapped back: y = mean + scale (c + k f(w))."""
     n, d = X.shape
+    mean, scale = standardise(y)
+    y = (y - mean) / scale
 
     def unpack(p):
         return p[0], np.exp(p[1]), np.exp(p[2]), np.exp(p[3:3 + d]), p[3 + d:]
@@ -65,14 +66,12 @@ def _fit_one(X, y, rng):
 
     lower = np.r_[-np.inf, -20.0, LOG_ALPHA[0], np.full(d, LOG_A[0]), np.full(d, BETA_MIN)]
     upper = np.r_[np.inf, 20.0, LOG_ALPHA[1], np.full(d, LOG_A[1]), np.ones(d)]
-    best = None
-    for _ in range(RESTARTS):
-        p0 = np.r_[y.min() - 0.5, 0.0, np.log(0.5), np.clip(rng.normal(0.0, 2.0, d), *LOG_A), np.full(d, 0.7)]
-        r = least_squares(res, p0, jac=jac, bounds=(lower, upper), max_nfev=MAX_EVALS)
-        if best is None or r.cost < best.cost:
-            best = r
+    starts = (np.r_[y.min() - 1.5, 0.0, np.log(0.5), np.clip(rng.normal(0.0, 2.0, d), *LOG_A), np.full(d, 0.7)]
+              for _ in range(RESTARTS))
+    best = least_squares_restarts(res, jac, starts, bounds=(lower, upper), max_nfev=MAX_EVALS)
     c, k, al, a, beta = unpack(best.x)
-    return {"c": float(c), "k": float(k), "alpha": float(al), "a": a.tolist(), "beta": beta.tolist()}
+    return {"c": float(mean + scale * c), "k": float(scale * k), "alpha": float(al), "a": a.tolist(),
+            "beta": beta.tolist()}
 
 
 class PowerLaw(Law):
