@@ -261,7 +261,7 @@ class _Builder:
         fit = self.add("fit", x.name, FitJob(
             law=s.law, seed=x.seed, design=design.folder, eval_groups=self.eval_groups(),
             targets=tuple(sorted({t.target for t in x.objective.terms})), runs=tuple(j.folder for j in proxies),
-            sources=names, output=""), [design, *proxies])
+            sources=names, objective=_objective(x.objective), output=""), [design, *proxies])
         solve = self.add("solve", x.name, SolveJob(
             fit=fit.folder, design=design.folder, sources=names, objective=_objective(x.objective),
             constraints=constraints, extrapolate=s.extrapolate,

@@ -289,6 +289,7 @@ class FitJob:
     targets: tuple[str, ...]
     runs: tuple[str, ...]  # the proxy runs' folders, in the design's order
     sources: tuple[str, ...]
+    objective: Objective  # what the targets feed: auto judges laws by their prediction of it
     output: str = unhashed()
 
 

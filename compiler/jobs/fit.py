@@ -16,7 +16,7 @@ from mixc.jobfile import JobError
 from mixc.jobs import FitJob
 
 if TYPE_CHECKING:
-    from mixc.compiler.mixture.laws import OutOfFold
+    from mixc.compiler.mixture.laws import Aim, OutOfFold
 
 
 def measured_losses(run_folder: str, eval_groups: dict[str, str]) -> dict[str, float]:
@@ -51,6 +51,16 @@ def with_out_of_fold(table: list[dict], oof: "OutOfFold", targets: tuple[str, ..
              "fold": int(oof.fold[i])} for i, row in enumerate(table)]
 
 
+def aim(job: FitJob) -> "Aim":
+    """The objective as the laws see it: a coefficient per target, in the job's target order."""
+    from mixc.compiler.mixture.laws import Aim
+
+    coefs = {t: 0.0 for t in job.targets}
+    for term in job.objective.terms:
+        coefs[term.target] += term.coef
+    return Aim(tuple(coefs[t] for t in job.targets), job.objective.kind)
+
+
 def run(job: FitJob) -> None:
     import numpy as np
 
@@ -67,7 +77,7 @@ def run(job: FitJob) -> None:
     if n < sizes.runs_needed(job.law, d):
         raise JobError(f"{sizes.requirement(job.law, d)}; the design has {n} proxy runs: {sizes.remedy(job.law, d)}")
     try:
-        law, oof = fit_and_validate(job.law, X, Y, job.sources, job.targets, seed=job.seed)
+        law, oof = fit_and_validate(job.law, X, Y, job.sources, job.targets, seed=job.seed, aim=aim(job))
     except ValueError as exc:
         raise JobError(f"fitting the {job.law} law: {exc}") from None
     with atomic_directory(job.output) as tmp:

@@ -39,7 +39,7 @@ def test_fit_eval_solve(files, capsys):
     assert main(["law", "eval", out, "--mixtures", m, "--losses", l, "--id", "id", "--target", "web",
                  "--format", "json"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert set(res) == {"spearman", "pearson", "rmse", "best_rank", "n"} and res["n"] == 60
+    assert set(res) == {"spearman", "pearson", "rmse", "best_rank", "n", "maximize"} and res["n"] == 60
     assert res["spearman"] > 0.9 and 1 <= res["best_rank"] <= 60
     assert main(["law", "solve", out, "--max", "web=0.5", "--min", "code=10%"]) == 0
     text = capsys.readouterr().out
@@ -120,3 +120,31 @@ def test_solve_stays_within_the_runs_unless_told(tmp_path, capsys):
     assert "runs' range of math" in inside["binding"]
     assert main(["law", "solve", out, "--format", "json", "--extrapolate"]) == 0
     assert json.loads(capsys.readouterr().out)["mixture"]["math"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_maximize_fits_ranks_and_solves_a_higher_is_better_metric(files, capsys):
+    """An accuracy that is the loss negated: --maximize must give the loss's law, ranks and mixture."""
+    tmp, m, l = files
+    rows = list(csv.DictReader(open(l)))
+    acc = write(tmp / "acc.csv", ["id", "acc"], [[r["id"], -float(r["web"])] for r in rows])
+    for name, losses, target, extra in (("loss", l, "web", []), ("acc", acc, "acc", ["--maximize"])):
+        assert main(["law", "fit", "--mixtures", m, "--losses", losses, "--id", "id", "--target", target,
+                     "--law", "loglinear", "-o", str(tmp / f"{name}.json"), *extra]) == 0
+    capsys.readouterr()
+    assert json.load(open(tmp / "acc.json"))["maximize"] is True
+    out = {}
+    for name, losses, target, extra in (("loss", l, "web", []), ("acc", acc, "acc", ["--maximize"])):
+        assert main(["law", "eval", str(tmp / f"{name}.json"), "--mixtures", m, "--losses", losses, "--id", "id",
+                     "--target", target, "--format", "json", *extra]) == 0
+        out[name] = json.loads(capsys.readouterr().out)
+        assert main(["law", "solve", str(tmp / f"{name}.json"), "--format", "json"]) == 0
+        out[name]["solve"] = json.loads(capsys.readouterr().out)
+    assert out["acc"]["best_rank"] == out["loss"]["best_rank"]
+    assert out["acc"]["spearman"] == pytest.approx(out["loss"]["spearman"], abs=1e-6)
+    assert np.allclose(out["acc"]["solve"]["weights"], out["loss"]["solve"]["weights"], atol=1e-4)
+    assert out["acc"]["solve"]["predicted"]["acc"] == pytest.approx(-out["loss"]["solve"]["predicted"]["web"],
+                                                                    rel=1e-4)
+    # A law fitted lower-is-better cannot be evaluated as higher-is-better: that would invert every rank.
+    assert main(["law", "eval", str(tmp / "loss.json"), "--mixtures", m, "--losses", l, "--id", "id",
+                 "--target", "web", "--maximize"]) == 1
+    assert "refit it with --maximize" in capsys.readouterr().err
