@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -79,3 +80,63 @@ def test_sampling_terminates_on_a_flat_polytope():
     W = sample(p, 300, seed=0)
     assert p.contains(W).all() and np.allclose(W[:, 0], 0.25) and np.allclose(W[:, 1] + W[:, 2], 0.5)
     assert p.binding(W[0]) == ("fix", "bc")
+
+
+CHAINS = 512  # the moment tests group rows as sample() lays them out: row i is from chain i % CHAINS
+
+
+def _mean_and_error(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and standard error, from the spread of the chains' means.
+
+    Chains are independent and their points are not, so the chains are the independent units;
+    exact draws are independent throughout, and grouping them changes nothing.
+    """
+    means = F.reshape(-1, CHAINS, F.shape[1]).mean(axis=0)
+    return means.mean(axis=0), means.std(axis=0, ddof=1) / np.sqrt(CHAINS)
+
+
+def _limit(tests: int, alpha: float = 1e-3) -> float:
+    """The |z| that any of `tests` z-scores of a correct sampler exceeds with probability about alpha (Bonferroni)."""
+    return NormalDist().inv_cdf(1 - alpha / (2 * tests))
+
+
+def _features(W: np.ndarray) -> np.ndarray:
+    """Each weight, each squared deviation from 1/d, and the largest weight."""
+    return np.hstack([W, (W - 1.0 / W.shape[1]) ** 2, W.max(axis=1, keepdims=True)])
+
+
+@pytest.mark.parametrize("exact", [True, False], ids=["exact", "hit-and-run"])
+@pytest.mark.parametrize("d", [5, 15, 30])
+def test_samples_of_the_simplex_have_the_moments_of_dirichlet_1(d, exact):
+    p = Polytope(tuple(f"s{i}" for i in range(d)))
+    W = sample(p, CHAINS * 40, seed=d, chains=CHAINS, exact=exact)
+    harmonic = sum(1.0 / j for j in range(1, d + 1))
+    # Dirichlet(1): w_i ~ Beta(1, d - 1), so E w_i = 1/d and var w_i = (d-1) / (d^2 (d+1)); the
+    # largest weight is the largest of d Exp(1) over their sum, with mean H_d / d.
+    expected = np.r_[np.full(d, 1.0 / d), np.full(d, (d - 1) / (d * d * (d + 1.0))), harmonic / d]
+    mean, error = _mean_and_error(_features(W))
+    z = (mean - expected) / error
+    assert np.abs(z).max() <= _limit(len(z)), z
+
+
+@pytest.mark.parametrize("exact", [True, False], ids=["exact", "hit-and-run"])
+@pytest.mark.parametrize("cuts", [bound("cap", "s0", hi=0.2),
+                                  (*bound("floor", "s0", lo=0.3), group_sum("pair", ["s1", "s2"], "<=", 0.3))],
+                         ids=["cap", "floor-and-group"])
+def test_samples_of_a_cut_simplex_match_dirichlet_1_draws_kept_inside(cuts, exact):
+    p = Polytope(tuple(f"s{i}" for i in range(5)), tuple(cuts))
+    W = sample(p, CHAINS * 40, seed=2, chains=CHAINS, exact=exact)
+    assert p.contains(W).all()
+    R = np.random.default_rng(3).dirichlet(np.ones(5), 400_000)
+    R = R[p.contains(R)]  # uniform on the polytope, by plain rejection
+    mean, error = _mean_and_error(_features(W))
+    ref_mean, ref_error = _mean_and_error(_features(R[: len(R) // CHAINS * CHAINS]))
+    z = (mean - ref_mean) / np.hypot(error, ref_error)
+    assert np.abs(z).max() <= _limit(len(z)), z
+
+
+def test_few_draws_inside_hand_over_to_chains_begun_at_them():
+    p = Polytope(tuple(f"s{i}" for i in range(5)), bound("tight", "s0", hi=0.01))  # about 4% of draws inside
+    W = sample(p, 5000, seed=0)
+    assert W.shape == (5000, 5) and p.contains(W).all()
+    assert len(np.unique(W[:, 1])) == 5000  # no chain sat still at a start
