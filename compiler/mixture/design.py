@@ -5,8 +5,8 @@ inside the polytope:
 - "dirichlet" (RegMix, Liu et al. 2024, sec. 3): Dirichlet draws around a prior (the
   natural token shares or uniform) over a range of concentrations, tiny weights zeroed,
   duplicates removed, draws outside the polytope rejected; if rejection cannot fill the
-  design in a bounded number of tries, hit-and-run samples fill the rest.
-- "spacefilling": greedy farthest-point (maximin) selection from hit-and-run samples.
+  design in a bounded number of tries, uniform samples of the polytope (`polytope.sample`) fill the rest.
+- "spacefilling": greedy farthest-point (maximin) selection from uniform samples of the polytope.
 Named mixtures (baselines) are added first when they lie inside the polytope.
 `nearest` moves a baseline (the token shares, uniform) into the polytope: the allowed mixture
 closest to it in KL divergence, or the baseline itself when it is allowed.
@@ -134,7 +134,7 @@ def design(poly: Polytope, config: DesignConfig, prior: np.ndarray,
                     break
                 got.add(w, "dirichlet")
     if len(got.rows) < config.runs:
-        # Fallback (and the space-filling method): hit-and-run samples, farthest point first.
+        # Fallback (and the space-filling method): uniform samples of the polytope, farthest point first.
         pool = sample(poly, max(64, 20 * config.runs), seed=int(rng.integers(2**31)))
         origin = "spacefilling" if config.method == "spacefilling" else "hit-and-run"
         chosen = np.array(got.rows) if got.rows else None

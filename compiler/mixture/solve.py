@@ -6,7 +6,7 @@ worst case), plus an optional KL pull toward a prior, kl * KL(w || prior).
   for loglinear, power cones for powerlaw; the optimum is exact.
 - Otherwise (lightgbm), as RegMix does (Liu et al. 2024, sec. 3.4): sample the polytope
   (100k points: Dirichlet draws around the uniform mixture over a wide range of
-  concentrations, so corners are visited, topped up by hit-and-run), score them with the
+  concentrations, so corners are visited, topped up by uniform samples), score them with the
   law and average the best k; the average of points of a convex set stays inside it.
 `within_support` adds caps that keep the solve inside the range of the fitted runs; when
 they and the constraints leave no mixture, `solve` raises `Infeasible` with the labels of an
@@ -119,7 +119,7 @@ def _solve_convex(law: Law, poly: Polytope, objective: Objective, prior: np.ndar
 
 
 def candidates(poly: Polytope, n: int, seed: int = 0) -> np.ndarray:
-    """n mixtures inside poly: half (at most) Dirichlet draws that land inside, the rest hit-and-run."""
+    """n mixtures inside poly: half (at most) Dirichlet draws that land inside, the rest uniform samples."""
     rng = np.random.default_rng(seed)
     W = dirichlet_draws(poly, n // 2, np.full(poly.dim, 1.0 / poly.dim), rng, (0.02, 5.0))
     return np.vstack([W, sample(poly, n - len(W), seed=seed)]) if len(W) < n else W
