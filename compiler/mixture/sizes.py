@@ -44,8 +44,27 @@ def _lightgbm(n_sources: int) -> int:
     return 7
 
 
+def _gp(n_sources: int) -> int:
+    # Non-parametric, so no count is exact. It fits d lengthscales, the signal and noise
+    # variances and a constant mean: d + 3, one more than loglinear. Counting them keeps it
+    # off designs too small for the marginal likelihood to pin down a lengthscale per source.
+    return n_sources + 3
+
+
+def _bimix(n_sources: int) -> int:
+    # c + sum_j k_j ((w_j + eps)^-alpha_j - 1) / alpha_j: a floor and, per source, k_j and alpha_j.
+    return 2 * n_sources + 1
+
+
+def _quadratic(n_sources: int) -> int:
+    # Scheffe's quadratic mixture model: sum w = 1 folds the constant and the squares into
+    # d linear and d (d - 1) / 2 cross terms. The ridge lets it fit on fewer runs, but every term counts.
+    return n_sources * (n_sources + 1) // 2
+
+
 PARAMETERS: dict[str, Callable[[int], int]] = {
-    "linear": _linear, "loglinear": _loglinear, "powerlaw": _powerlaw, "lightgbm": _lightgbm}
+    "linear": _linear, "loglinear": _loglinear, "powerlaw": _powerlaw, "lightgbm": _lightgbm,
+    "gp": _gp, "bimix": _bimix, "quadratic": _quadratic}
 # The candidates of `auto` that need no optional package; auto needs what the simplest of them needs.
 CANDIDATES = ("linear", "loglinear", "powerlaw")
 
