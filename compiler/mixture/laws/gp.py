@@ -32,9 +32,9 @@ standard deviation of the latent f (noise excluded), in loss units: what Bayesia
 optimisation needs. Not convex in w: the solve samples. The params hold the standardised
 training inputs, so a saved law is O(runs x sources) numbers.
 
-In the field: ADMIRE-BayesOpt (Chen et al. 2025, arXiv:2508.11551) runs Bayesian
-optimisation over mixtures on a GP surrogate; Olmix (Chen et al. 2026, arXiv:2602.12237)
-compares surrogate regressors for mixtures. numpy and scipy only (no scikit-learn); this
+In the field: ADMIRE-BayesOpt (Chen et al. 2025, arXiv:2508.11551) chooses mixtures by
+Bayesian optimisation, which needs a surrogate's uncertainty besides its mean; Olmix
+(Chen et al. 2026, arXiv:2602.12237) compares surrogate regressors for mixtures. numpy and scipy only (no scikit-learn); this
 module fits and predicts and reads no files.
 """
 
