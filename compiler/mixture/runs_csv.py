@@ -7,7 +7,8 @@ naming the file, the row (by id, with its CSV line number) and the column, and s
 what to do: an empty or repeated id, ids present in one file only, a header with no runs,
 fewer than two runs, a missing or unnamed column, a cell that is empty, not a number, NaN
 or infinite, a negative weight, a row of zero weights, a row whose weights do not sum to
-one within `SUM_TOLERANCE`, a loss column with the same value in every run (nothing to fit).
+one within `SUM_TOLERANCE`, the same mixture in every run or a loss column with the same
+value in every run (either way, nothing to fit).
 An unreadable file is left as the OSError it is (an I/O error, not bad data).
 
 Sums: each row is divided by its sum. A row off by more than float round-off
@@ -145,14 +146,8 @@ def _rows(n: int) -> str:
     return f"{n} such row{'s' if n > 1 else ''}"
 
 
-def _weights(m: Table, ids: list[str], srcs: list[str], tolerance: float) -> tuple[np.ndarray, list[str]]:
-    """The mixtures, each row divided by its sum, and the warnings about them."""
-    W = _numbers(m, ids, srcs, "weight")
-    if np.any(W < 0):
-        i, j = np.argwhere(W < 0)[0]
-        raise RunsError(f"{m.where(ids[i])}, column {srcs[j]}: negative weight {W[i, j]:g}; "
-                        f"weights are fractions of the data, 0 or more")
-    sums = W.sum(axis=1)
+def _sums(m: Table, ids: list[str], sums: np.ndarray, tolerance: float) -> list[str]:
+    """Errors for rows of zeros and sums beyond the tolerance; a warning for sums off by more than round-off."""
     zero = np.flatnonzero(sums == 0)
     if zero.size:
         raise RunsError(f"{m.where(ids[zero[0]])}: every weight is 0, so the run trained on no data; "
@@ -161,23 +156,41 @@ def _weights(m: Table, ids: list[str], srcs: list[str], tolerance: float) -> tup
     bad = np.flatnonzero(off > tolerance)
     if bad.size:
         i = bad[0]
-        hint = "the weights look like percentages: divide them by 100" if np.all(np.abs(sums - 100) <= 100 * tolerance) \
-            else "is a source missing, or a weight mistyped?"
+        percent = np.all(np.abs(sums - 100) <= 100 * tolerance)
+        hint = "the weights look like percentages: divide them by 100" if percent else \
+            "is a source missing, or a weight mistyped?"
         raise RunsError(f"{m.where(ids[i])}: weights sum to {sums[i]:.6g}, not 1 (tolerance {tolerance}); "
                         f"{hint} ({_rows(bad.size)})")
-    warnings = []
     near = np.flatnonzero(off > ROUNDOFF)
+    normalised = f"not 1; normalised (tolerance {tolerance})"
     if near.size == 1:
-        warnings.append(f"{m.where(ids[near[0]])}: weights sum to {sums[near[0]]:.6g}, not 1; "
-                        f"normalised (tolerance {tolerance})")
-    elif near.size:
+        return [f"{m.where(ids[near[0]])}: weights sum to {sums[near[0]]:.6g}, {normalised}"]
+    if near.size:
         lo, hi = sums[near].min(), sums[near].max()
-        warnings.append(f"{m.path}: {near.size} rows' weights sum to {lo:.6g}-{hi:.6g}, not 1; "
-                        f"normalised (tolerance {tolerance})")
+        return [f"{m.path}: {near.size} rows' weights sum to {lo:.6g}-{hi:.6g}, {normalised}"]
+    return []
+
+
+def _weights(m: Table, ids: list[str], srcs: list[str], tolerance: float) -> tuple[np.ndarray, list[str]]:
+    """The mixtures, each row divided by its sum, and the warnings about them."""
+    W = _numbers(m, ids, srcs, "weight")
+    if np.any(W < 0):
+        i, j = np.argwhere(W < 0)[0]
+        raise RunsError(f"{m.where(ids[i])}, column {srcs[j]}: negative weight {W[i, j]:g}; "
+                        f"weights are fractions of the data, 0 or more")
+    sums = W.sum(axis=1)
+    warnings = _sums(m, ids, sums, tolerance)
+    mixtures = W / sums[:, None]
+    if np.all(np.ptp(mixtures, axis=0) <= ROUNDOFF):
+        same = ", ".join(f"{s} {w:g}" for s, w in zip(srcs, mixtures[0]))
+        hint = "one source column is always 1: add a column per source" if len(srcs) == 1 else \
+            "the runs' mixtures must differ"
+        raise RunsError(f"{m.path}: every run has the same mixture ({same}); nothing to fit: a law learns how the "
+                        f"loss changes with the mixture, and {hint}")
     for j in np.flatnonzero(np.ptp(W, axis=0) == 0):
         warnings.append(f"{m.path}: column {srcs[j]} is {W[0, j]:g} in every run; no law can learn that "
                         f"source's effect (vary it across runs to learn it)")
-    return W / sums[:, None], warnings
+    return mixtures, warnings
 
 
 def _losses(l: Table, ids: list[str], targets: list[str]) -> np.ndarray:

@@ -212,3 +212,11 @@ def test_the_command_line_reports_input_errors_as_one_line(tmp_path, capsys):
     assert code == 1 and not out.exists()
     assert err == f"mixc law: {l}:5: id r4, column loss: empty; every run needs a measured loss; " \
                   f"drop a run without one from both files\n"
+
+
+def test_the_same_mixture_in_every_run_is_an_error(tmp_path):
+    m, l = pair(tmp_path, mixtures=[[r[0], 0.25, 0.25, 0.5] for r in GOOD])
+    msg = error(m, l)
+    assert msg.startswith(f"{m}: every run has the same mixture (web 0.25, code 0.25, books 0.5); nothing to fit")
+    m, l = pair(tmp_path, mixtures=[[r[0], 1] for r in GOOD], sources=["web"])
+    assert "every run has the same mixture (web 1)" in error(m, l) and "add a column per source" in error(m, l)
