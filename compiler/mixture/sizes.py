@@ -66,7 +66,7 @@ PARAMETERS: dict[str, Callable[[int], int]] = {
     "linear": _linear, "loglinear": _loglinear, "powerlaw": _powerlaw, "lightgbm": _lightgbm,
     "gp": _gp, "bimix": _bimix, "quadratic": _quadratic}
 # The candidates of `auto` that need no optional package; auto needs what the simplest of them needs.
-CANDIDATES = ("linear", "loglinear", "powerlaw")
+CANDIDATES = ("linear", "loglinear", "powerlaw", "gp", "bimix", "quadratic")
 
 
 def simplest(law: str, n_sources: int) -> str:

@@ -10,9 +10,10 @@ teach less and less. The inner sum is concave in w (a positive sum of concave po
 and x -> (x^(-alpha) - 1) / alpha is convex and decreasing, so L is convex in w: the solve is one
 cvxpy problem (power cones) with a unique optimum, and concave returns let that optimum
 be a blend rather than a corner. Written with (S^-alpha - 1) / alpha, the law tends to
-c - k log S as alpha -> 0 instead of needing c and k to run off to infinity. With 2d + 3 parameters per target it needs a few more
-runs than log-linear; it is fitted on the standardised target by least squares with an
-analytic Jacobian from a few random starts (the fit, unlike the law, is not convex).
+c - k log S as alpha -> 0 instead of needing c and k to run off to infinity. With 2d + 3
+parameters per target it needs a few more runs than log-linear; it is fitted on the
+standardised target by least squares with an analytic Jacobian from a few random starts
+(the fit, unlike the law, is not convex).
 """
 
 from __future__ import annotations
