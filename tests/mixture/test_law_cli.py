@@ -148,3 +148,11 @@ def test_maximize_fits_ranks_and_solves_a_higher_is_better_metric(files, capsys)
     assert main(["law", "eval", str(tmp / "loss.json"), "--mixtures", m, "--losses", l, "--id", "id",
                  "--target", "web", "--maximize"]) == 1
     assert "refit it with --maximize" in capsys.readouterr().err
+
+
+def test_fit_help_names_every_law():
+    from mixc.compiler.commands.law import _law_names
+    from mixc.compiler.mixture.laws import LAWS
+
+    named = _law_names().replace(" or ", ", ").split(", ")
+    assert named == list(LAWS)
