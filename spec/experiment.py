@@ -16,7 +16,7 @@ from mixc.spec.ast import Span
 # Catalogues the checker validates against; the compiler's registries must agree
 # (tests/spec/test_catalogue.py holds them together).
 DEVICES = ("cpu", "a100", "h100", "h200")
-LAWS = ("auto", "linear", "loglinear", "powerlaw", "lightgbm", "gp", "bimix", "quadratic")
+LAWS = ("auto", "linear", "loglinear", "powerlaw", "powerlaw_tied", "lightgbm", "gp", "bimix", "quadratic")
 SEARCH_METHODS = ("regmix",)
 SCHEDULES = ("constant", "cosine")
 PRIORS = ("natural", "uniform")

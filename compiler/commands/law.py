@@ -69,7 +69,7 @@ class _InputError(Exception):
 
 def _law_names() -> str:
     # The names as the laws' registry has them, without importing numpy for `--help`.
-    return "linear, loglinear, powerlaw, lightgbm, gp, bimix or quadratic"
+    return "linear, loglinear, powerlaw, powerlaw_tied, lightgbm, gp, bimix or quadratic"
 
 
 def _direction(law, maximize: bool, path: str):

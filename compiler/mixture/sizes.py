@@ -62,11 +62,17 @@ def _quadratic(n_sources: int) -> int:
     return n_sources * (n_sources + 1) // 2
 
 
+def _powerlaw_tied(n_sources: int) -> int:
+    # The power law with one beta for all sources: c, k, alpha, beta, and a_j per source.
+    return n_sources + 4
+
+
 PARAMETERS: dict[str, Callable[[int], int]] = {
-    "linear": _linear, "loglinear": _loglinear, "powerlaw": _powerlaw, "lightgbm": _lightgbm,
+    "linear": _linear, "loglinear": _loglinear, "powerlaw": _powerlaw, "powerlaw_tied": _powerlaw_tied,
+    "lightgbm": _lightgbm,
     "gp": _gp, "bimix": _bimix, "quadratic": _quadratic}
 # The candidates of `auto` that need no optional package; auto needs what the simplest of them needs.
-CANDIDATES = ("linear", "loglinear", "powerlaw", "gp", "bimix", "quadratic")
+CANDIDATES = ("linear", "loglinear", "powerlaw", "powerlaw_tied", "gp", "bimix", "quadratic")
 
 
 def simplest(law: str, n_sources: int) -> str:

@@ -82,7 +82,7 @@ def test_too_few_runs_and_unknown_law(runs):
         fit_law("cubic", W, Y, SOURCES, TARGETS)
     with pytest.raises(ValueError, match="not a mixing law"):
         load_law({"law": "linear", "sources": ["a"]})
-    assert set(LAWS) == {"linear", "loglinear", "powerlaw", "lightgbm", "gp", "bimix", "quadratic"}
+    assert set(LAWS) == {"linear", "loglinear", "powerlaw", "powerlaw_tied", "lightgbm", "gp", "bimix", "quadratic"}
 
 
 def test_true_loss_is_what_the_fixture_uses(runs):

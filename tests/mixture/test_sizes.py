@@ -19,6 +19,7 @@ EXPECTED = {
     "loglinear": ((3, 8), (7, 16)),
     "powerlaw": ((7, 16), (15, 32)),
     "lightgbm": ((7, 16), (7, 16)),
+    "powerlaw_tied": ((6, 14), (10, 22)),
     "gp": ((5, 12), (9, 20)),
     "bimix": ((5, 12), (13, 28)),
     "quadratic": ((3, 8), (21, 44)),
@@ -85,8 +86,8 @@ def test_check_rejects_too_few_runs_at_the_runs_line():
 def test_check_names_each_law_and_auto_by_its_simplest_candidate():
     (powerlaw,) = _e104(31, "powerlaw")
     assert "at least 32 runs" in powerlaw.message
-    assert powerlaw.help.endswith("(law: linear needs 14, law: loglinear needs 16, law: gp needs 20, "
-                                  "law: bimix needs 28)")
+    assert powerlaw.help.endswith("(law: linear needs 14, law: loglinear needs 16, law: powerlaw_tied needs 22, "
+                                  "law: gp needs 20, law: bimix needs 28)")
     (auto,) = _e104(13)
     assert auto.message.startswith("the auto law (its simplest candidate, linear) needs at least 14 runs")
     assert auto.help == "raise runs: to 14"

@@ -72,6 +72,15 @@ def fit_and_validate(name: str, X: np.ndarray, Y: np.ndarray, sources: Sequence[
     validated = _check_request(name, n, d, cv_folds)
     aim = aim or Aim.mean(Y.shape[1])
     fold = assign_folds(n, max(cv_folds, sizes.MIN_FOLDS), seed)
+    with np.errstate(all="ignore"):  # figures of wild predictions are inf or NaN, not warnings
+        law, oof, cv = _fit(name, X, Y, sources, targets, fold, seed, aim, validated)
+    law = replace(law, support=tuple(float(x) for x in X.max(axis=0)), maximize=maximize, cv=cv)
+    return law, oof
+
+
+def _fit(name, X, Y, sources, targets, fold, seed, aim, validated) -> tuple[Law, OutOfFold | None, dict]:
+    """The law (auto's choice or the named one) fitted on all runs, its out-of-fold predictions, its figures."""
+    n, d = X.shape
     if name == "auto":
         choice = auto.choose(X, Y, sources, targets, fold, seed, aim, _candidates())
         law, oof, cv = choice.law, choice.out_of_fold, choice.figures
@@ -80,8 +89,7 @@ def fit_and_validate(name: str, X: np.ndarray, Y: np.ndarray, sources: Sequence[
         oof = out_of_fold(LAWS[name], X, Y, sources, targets, fold, seed) if validated else None
         cv = {**sizes_figures(name, n, d, int(fold.max()) + 1), **figures(oof.predictions, Y, targets, aim)} \
             if oof is not None else {}
-    law = replace(law, support=tuple(float(x) for x in X.max(axis=0)), maximize=maximize, cv=cv)
-    return law, oof
+    return law, oof, cv
 
 
 def fit_law(name: str, X: np.ndarray, Y: np.ndarray, sources: Sequence[str], targets: Sequence[str],

@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mixc.compiler.mixture import sizes
-from mixc.compiler.mixture.laws.base import Law, LawFitError, fit_checked
+from mixc.compiler.mixture.laws.base import NUMERICAL_ERRORS, Law, LawFitError, fit_checked
 from mixc.compiler.mixture.laws.crossval import Aim, OutOfFold, figures, out_of_fold, sizes_figures
 from mixc.compiler.mixture.laws.stacked import StackedLaw, stack_weights
 
@@ -106,11 +106,14 @@ def _order(cands: list[Candidate], n_runs: int) -> list[Candidate]:
 
 def _decide(errors: dict[str, np.ndarray], order: Sequence[str], rows: np.ndarray) -> str:
     """The rule on the runs `rows`: errors are each candidate's squared errors of the objective (n,)."""
-    best = min(order, key=lambda c: errors[c][rows].mean())
+    means = {c: float(np.nan_to_num(errors[c][rows].mean(), nan=np.inf)) for c in order}
+    best = min(order, key=means.get)
+    if not np.isfinite(means[best]):
+        return best
     for name in order:
         diff = errors[name][rows] - errors[best][rows]
         se = diff.std(ddof=1) / np.sqrt(rows.sum()) if rows.sum() > 1 else 0.0
-        if diff.mean() <= se:
+        if np.isfinite(diff.mean()) and diff.mean() <= se:
             return name
     return best
 
@@ -121,6 +124,8 @@ def _candidate_figures(c: Candidate, Y, targets, aim, errors, best: str, n: int)
     diff = errors[c.name] - errors[best]
     out = {"spearman": found["objective"]["spearman"], "rmse": found["objective"]["rmse"],
            "best_rank": found["objective"]["best_rank"], "effective_parameters": round(c.effective(n), 3),
+           # the rule's figures: mean squared error above the best, and its standard error, in units
+           # of the measured objective's variance over the runs
            "excess_mse": float(diff.mean()), "excess_se": float(diff.std(ddof=1) / np.sqrt(n)),
            "convex": bool(c.law.convex)}
     if len(targets) > 1:
@@ -135,12 +140,18 @@ def choose(X: np.ndarray, Y: np.ndarray, sources: Sequence[str], targets: Sequen
     if not cands:
         raise LawFitError("no candidate law could be fitted on these runs: "
                           + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
-    stack = _stack(cands, Y, fold)
+    try:
+        stack = _stack(cands, Y, fold)
+    except NUMERICAL_ERRORS as exc:
+        stack, skipped["stack"] = None, f"its weights could not be fitted: {exc}"
     n = len(X)
     cands = _order(cands + ([stack] if stack else []), n)
     by_name = {c.name: c for c in cands}
     truth = aim.values(Y)
-    errors = {c.name: (aim.values(c.predictions) - truth) ** 2 for c in cands}
+    unit = float(np.std(truth / np.abs(truth).max()) * np.abs(truth).max()) if np.abs(truth).max() > 0 else 0.0
+    unit = unit if unit > 0 and np.isfinite(unit) else 1.0
+    # Squared errors in units of the objective's spread over the runs: scale-free, and no overflow.
+    errors = {c.name: ((aim.values(c.predictions) - truth) / unit) ** 2 for c in cands}
     order = [c.name for c in cands]
     chosen = by_name[_decide(errors, order, np.ones(n, dtype=bool))]
     picked = np.empty_like(Y, dtype=float)

@@ -39,7 +39,27 @@ def spearman(pred: np.ndarray, true: np.ndarray) -> float:
 def pearson(pred: np.ndarray, true: np.ndarray) -> float:
     if np.ptp(pred) == 0 or np.ptp(true) == 0:
         return float("nan")
-    return float(np.corrcoef(pred, true)[0, 1])
+    return float(np.corrcoef(pred / np.abs(pred).max(), true / np.abs(true).max())[0, 1])  # scaled: no overflow
+
+
+def rmse(pred: np.ndarray, true: np.ndarray) -> float:
+    """Root mean squared error, computed on scaled values so that losses near 1e300 do not overflow."""
+    scale = float(max(np.abs(pred).max(), np.abs(true).max()))
+    if scale == 0 or not np.isfinite(scale):
+        return 0.0 if scale == 0 else float("inf")
+    return scale * float(np.sqrt(np.mean(((pred - true) / scale) ** 2)))
+
+
+def finite_or_none(value: Any) -> Any:
+    """`value` with every NaN or infinite float (a figure that does not exist, e.g. the Spearman of
+    constant predictions) replaced by None, so that it is valid JSON."""
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def best_rank(pred: np.ndarray, true: np.ndarray) -> int:
@@ -93,7 +113,8 @@ class Law:
 
     def to_json(self) -> dict[str, Any]:
         return {"law": self.name, "sources": list(self.sources), "targets": list(self.targets),
-                "params": self.params, "cv": self.cv, "support": list(self.support), "maximize": self.maximize}
+                "params": self.params, "cv": finite_or_none(self.cv), "support": list(self.support),
+                "maximize": self.maximize}
 
     def with_cv(self, cv: dict[str, Any]) -> "Law":
         return replace(self, cv=cv)
@@ -132,8 +153,11 @@ def fit_checked(cls: type[Law], X: np.ndarray, Y: np.ndarray, sources: Sequence[
 def standardise(y: np.ndarray) -> tuple[float, float]:
     """Mean and scale of a target column, so a fit's starting points and robust-loss scales
     mean the same for losses near 5 and for negated accuracies near -0.3 (scale 1 if constant)."""
-    scale = float(np.std(y))
-    return float(np.mean(y)), scale if scale > 0 and np.isfinite(scale) else 1.0
+    top = float(np.abs(y).max()) if len(y) else 0.0
+    if top == 0 or not np.isfinite(top):
+        return 0.0, 1.0
+    mean, scale = top * float(np.mean(y / top)), top * float(np.std(y / top))  # scaled: no overflow near 1e300
+    return mean, scale if scale > 0 and np.isfinite(scale) else 1.0
 
 
 def least_squares_restarts(residuals, jacobian, starts, **options):

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mixc.compiler.mixture import sizes
-from mixc.compiler.mixture.laws.base import Law, LawFitError, best_rank, fit_checked, pearson, spearman
+from mixc.compiler.mixture.laws.base import Law, LawFitError, best_rank, fit_checked, pearson, rmse, spearman
 
 
 @dataclass(frozen=True)
@@ -84,13 +84,14 @@ def out_of_fold(cls: type[Law], X: np.ndarray, Y: np.ndarray, sources: Sequence[
 def column_figures(pred: np.ndarray, true: np.ndarray) -> dict[str, float | int]:
     """How well predictions `pred` (n,) of held-out runs match what was measured (n,)."""
     return {"spearman": spearman(pred, true), "pearson": pearson(pred, true),
-            "rmse": float(np.sqrt(np.mean((pred - true) ** 2))), "best_rank": best_rank(pred, true)}
+            "rmse": rmse(pred, true), "best_rank": best_rank(pred, true)}
 
 
 def figures(pred: np.ndarray, Y: np.ndarray, targets: Sequence[str], aim: Aim) -> dict[str, Any]:
     """Per-target figures, their mean Spearman, and the figures of the objective they feed."""
     per = {t: column_figures(pred[:, j], Y[:, j]) for j, t in enumerate(targets)}
-    mean = float(np.nanmean([v["spearman"] for v in per.values()])) if per else float("nan")
+    rhos = [v["spearman"] for v in per.values() if np.isfinite(v["spearman"])]
+    mean = float(np.mean(rhos)) if rhos else float("nan")
     return {"spearman": mean, "targets": per, "objective": column_figures(aim.values(pred), aim.values(Y))}
 
 

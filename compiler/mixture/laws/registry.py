@@ -18,11 +18,11 @@ from mixc.compiler.mixture.laws.boosted import BoostedLaw
 from mixc.compiler.mixture.laws.gp import GaussianProcessLaw
 from mixc.compiler.mixture.laws.linear import LinearLaw
 from mixc.compiler.mixture.laws.loglinear import LogLinearLaw
-from mixc.compiler.mixture.laws.powerlaw import PowerLaw
+from mixc.compiler.mixture.laws.powerlaw import PowerLaw, TiedPowerLaw
 from mixc.compiler.mixture.laws.quadratic import QuadraticLaw
 
-LAWS: dict[str, type[Law]] = {c.name: c for c in (LinearLaw, LogLinearLaw, PowerLaw, BoostedLaw, GaussianProcessLaw,
-                                                  BiMixLaw, QuadraticLaw)}
+LAWS: dict[str, type[Law]] = {c.name: c for c in (LinearLaw, LogLinearLaw, PowerLaw, TiedPowerLaw, BoostedLaw,
+                                                  GaussianProcessLaw, BiMixLaw, QuadraticLaw)}
 
 
 def law_from_json(data: Mapping[str, Any], classes: Mapping[str, type[Law]] = LAWS) -> Law:
