@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import tempfile
+import warnings as pywarnings
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mixc.compiler.cli import main
+from mixc.compiler.mixture.laws import LAWS as REGISTERED
 from mixc.compiler.mixture.laws import load_law
 from mixc.compiler.mixture.runs_csv import load_runs
 
-LAWS = ["auto", "linear", "loglinear", "powerlaw"] + (["lightgbm"] if importlib.util.find_spec("lightgbm") else [])
+LAWS = ["auto", *(n for n in REGISTERED if n != "lightgbm" or importlib.util.find_spec("lightgbm"))]
 WARNING = "mixc law: warning: "
 EXAMPLES = int(os.environ.get("MIXC_FUZZ_EXAMPLES", "20"))
 BAD_CELLS = ["nan", "inf", "-inf", "", "x", "1,5", "-0.2"]
@@ -119,8 +121,11 @@ def check_fit(law: str, case, capsys) -> None:
         d = Path(tmp)
         m, l = write(d / "M.csv", ["id", *sources], m_rows), write(d / "L.csv", ["id", "loss"], l_rows)
         out = d / "law.json"
-        code = main(["law", "fit", "--mixtures", m, "--losses", l, "--target", "loss", "--law", law,
-                     "--folds", str(folds), "-o", str(out)])
+        with pywarnings.catch_warnings(record=True) as caught:  # numpy's would reach a user's terminal
+            pywarnings.simplefilter("always")
+            code = main(["law", "fit", "--mixtures", m, "--losses", l, "--target", "loss", "--law", law,
+                         "--folds", str(folds), "-o", str(out)])
+        assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
         cap = capsys.readouterr()
         assert "Traceback" not in cap.out + cap.err
         assert all(w.startswith("mixc law: ") for w in cap.err.splitlines()), cap.err
