@@ -153,8 +153,11 @@ def solve(law: Law, poly: Polytope, objective: Objective, seed: int = 0, samples
         w = _solve_convex(law, poly, objective, prior)
         method = "cvxpy" if w is not None else "sampling (the convex solve failed)"
     if w is None:
+        from threadpoolctl import threadpool_limits
+
         W = candidates(poly, samples, seed)
-        best = np.argsort(_value(law, objective, W, prior))[:top_k]
+        with threadpool_limits(limits=1, user_api="blas"):  # many small products: threads only spin
+            best = np.argsort(_value(law, objective, W, prior))[:top_k]
         w = W[best].mean(axis=0)
     pred = law.predict(w)[0]
     return Solution(
