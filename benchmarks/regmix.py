@@ -13,6 +13,11 @@ scored on the 256 test runs, which no fit ever sees:
   law_fit_auto_256x19_s   auto on 256 runs x 19 sources: RegMix's first 256 runs with two sources each
                    split in two at a random share per run (the loss is unchanged: a wider set with
                    real losses, standing in for swarms with more domains)
+  rho_5dom_40_<law>_mean / _sd   a small, noisy set as other projects release them: the 17 domains
+                   summed into 5 groups (web, academic, code, books and law, wikipedia), 40 runs
+                   drawn at random from the 512 (10 draws), scored on the 256 test runs likewise
+                   grouped; mean and standard deviation over the draws, to show that auto does not
+                   lose to the plain linear law where the data are few
 Auto's pick and the candidates it skipped are printed beside its figures. Fits use the
 cross-validation the CLI uses (5 folds for auto; named laws fitted once, as a user of
 `mixc law fit --folds 0` would). Run: python benchmarks/regmix.py [DATA_DIR]
@@ -88,6 +93,42 @@ def widened(train: Runs, n: int, seed: int = 0) -> Runs:
     return Runs(train.ids[:n], tuple(names), np.column_stack([X, *halves]), train.targets, train.losses[:n])
 
 
+GROUPS = {"web": ("pile_cc", "hackernews", "ubuntu_irc", "enron_emails", "europarl"),
+          "academic": ("arxiv", "pubmed_central", "pubmed_abstracts", "nih_exporter", "philpapers"),
+          "code": ("github", "stackexchange", "dm_mathematics"),
+          "books_law": ("gutenberg_pg_19", "freelaw", "uspto_backgrounds"),
+          "wikipedia": ("wikipedia_en",)}
+
+
+def grouped(runs: Runs) -> Runs:
+    """The runs with their sources summed into GROUPS (by the end of each source's name)."""
+    cols = [[j for j, s in enumerate(runs.sources) if s.endswith(tuple(members))] for members in GROUPS.values()]
+    assert sorted(j for c in cols for j in c) == list(range(len(runs.sources))), "every source in one group"
+    X = np.stack([runs.mixtures[:, c].sum(axis=1) for c in cols], axis=1)
+    return Runs(runs.ids, tuple(GROUPS), X, runs.targets, runs.losses)
+
+
+def small_sets(train: Runs, test: Runs, n: int = 40, draws: int = 10) -> None:
+    small, big = grouped(train), grouped(test)
+    scores: dict[str, list[float]] = {}
+    chosen: dict[str, int] = {}
+    for seed in range(draws):
+        pick = np.random.default_rng(seed).choice(len(small.ids), n, replace=False)
+        part = Runs(tuple(small.ids[i] for i in pick), small.sources, small.mixtures[pick], small.targets,
+                    small.losses[pick])
+        for name in ("auto", *available()):
+            if not _fits_at(name, n, len(small.sources)):
+                continue
+            law, _ = _fit(name, part, n)
+            scores.setdefault(name, []).append(100 * spearman(law.predict(big.mixtures)[:, 0], big.losses[:, 0]))
+            if name == "auto":
+                chosen[law.name] = chosen.get(law.name, 0) + 1
+    print(f"5 groups, {n} runs, {draws} draws: auto chose {chosen}")
+    for name, rhos in scores.items():
+        print(f"figure rho_5dom_{n}_{name}_mean {np.mean(rhos):.2f}")
+        print(f"figure rho_5dom_{n}_{name}_sd {np.std(rhos, ddof=1):.2f}")
+
+
 def main(data: Path) -> int:
     train = load_runs(data / "train_mixture_1m.csv", data / "train_pile_loss_1m.csv", [TARGET], "index")
     test = load_runs(data / "test_mixture_1m.csv", data / "test_pile_loss_1m.csv", [TARGET], "index",
@@ -97,6 +138,7 @@ def main(data: Path) -> int:
     law, took = _fit("auto", wide, 256)
     print(f"auto on 256 runs x {len(wide.sources)} sources (chose {law.name}): {took:.2f} s")
     print(f"figure law_fit_auto_256x19_s {took:.2f} s")
+    small_sets(train, test)
     return 0
 
 
