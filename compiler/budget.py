@@ -1,22 +1,49 @@
-"""The compute budget: training FLOPs of every run, turned into hours on the chosen device.
+"""The compute budget: how long each job takes on the chosen devices, and the experiment's wall time.
 
 FLOPs come from `mixc.shape` (pure Python, shared with the runtime so both count the
-same way: 6 N active parameters + attention + logits per token). Hours are FLOPs over
-peak x MFU x devices. Exceeding `budget { hours: ... }` is an error at the budget line.
-Pure Python (no numpy, no torch): `mixc check` runs this as a hook, and `mixc plan` in a bare install.
+same way: 6 N active parameters + attention + logits per token). A train job takes its
+device's fixed cost (`devices.Device.start_s`: start-up, data, compilation on CUDA) plus its
+FLOPs over (peak / lanes) x MFU x the devices it holds: a proxy-scale run one GPU (or one
+lane of a CPU), a final-scale run all the budget's GPUs (one lane on CPU), with data
+parallelism assumed to scale linearly. A bookkeeping job takes a measured figure
+(`BOOKKEEPING_S`) and holds a lane on CPU, no GPU. The experiment's wall time is the
+schedule of these jobs (`compiler.schedule`) on the budget's devices: proxies side by side,
+the final runs after the solve. Over `budget { hours: ... }` is an error at the budget line.
+
+`mixc check` has no job graph (it reads no data), so `experiment_tasks` lays out the jobs
+`compiler.lower` builds, by stage; `job_tasks` takes them from a graph, and the tests check
+that both schedules agree. Pure Python (no numpy, no torch): `mixc check` runs this as a hook,
+and `mixc plan` in a bare install.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Protocol
 
 from mixc.compiler.devices import DEVICES
+from mixc.compiler.schedule import Task, schedule
 from mixc.shape import size
 from mixc.spec.diagnostics import Diagnostic
 from mixc.spec.experiment import Experiment, RecipeSpec
 
 BYTE_VOCAB = 257  # 256 bytes and the end-of-text token (runtime.tokenizer)
+# Seconds of a bookkeeping job, measured (2 busy cores): the tiny spec of tests/compiler and
+# the quickstart's tokenizer, tokenize and design jobs took tokenizer 0.1-1.7 s, tokenize
+# 0.5-0.9 s a source (the quickstart's ~1.5 MB ones: a large source takes longer, and that is
+# not estimated), design 1.0-1.4 s, fit 8.3 s, solve 0.9 s, report 0.9 s.
+BOOKKEEPING_S = {"tokenizer": 2.0, "tokenize": 1.0, "design": 2.0, "fit": 10.0, "solve": 2.0, "report": 2.0}
+
+
+class JobLike(Protocol):
+    """What the schedule needs of a `compiler.lower.Job`."""
+
+    id: str
+    kind: str
+    after: tuple[str, ...]
+    job_class: str
+    flops: float
 
 
 @dataclass(frozen=True)
@@ -25,7 +52,7 @@ class Row:
     recipe: str
     count: int
     flops_each: float
-    hours_each: float
+    hours_each: float  # fixed cost and compute, on the devices one such run holds
 
 
 @dataclass(frozen=True)
@@ -35,17 +62,36 @@ class Estimate:
     mfu: float
     peak_flops: float
     rows: tuple[Row, ...]
+    lanes: int = 1  # jobs side by side on one device
+    start_s: float = 0.0  # a train job's fixed cost
+    wall_s: float = 0.0  # the experiment's wall time, from its schedule
 
     @property
-    def total_flops(self) -> float:
-        return sum(r.count * r.flops_each for r in self.rows)
+    def gpu(self) -> bool:
+        return self.device != "cpu"
 
     @property
-    def total_hours(self) -> float:
-        return sum(r.count * r.hours_each for r in self.rows)
+    def slots(self) -> int:
+        """What the schedule shares out: GPUs, or a CPU's lanes."""
+        return self.gpus * self.lanes
 
-    def hours_for(self, flops: float) -> float:
-        return flops / (self.peak_flops * self.mfu * self.gpus) / 3600.0
+    @property
+    def wall_hours(self) -> float:
+        return self.wall_s / 3600.0
+
+    def devices_for(self, kind: str, job_class: str) -> int:
+        """GPUs (or CPU lanes) a job holds: a final-scale train job all the budget's GPUs, any
+        other train job one; a bookkeeping job no GPU, one lane on CPU."""
+        if kind != "train":
+            return 0 if self.gpu else 1
+        return self.gpus if job_class == "final" and self.gpu else 1
+
+    def seconds(self, kind: str, job_class: str, flops: float) -> float:
+        """A job's estimated duration: fixed cost, plus its FLOPs on the devices it holds."""
+        if kind != "train":
+            return BOOKKEEPING_S[kind]
+        rate = self.peak_flops / self.lanes * self.mfu * self.devices_for(kind, job_class)
+        return self.start_s + flops / rate
 
 
 def tokenizer_vocab(experiment: Experiment) -> int:
@@ -71,32 +117,90 @@ def train_flops(experiment: Experiment, recipe: RecipeSpec, vocab: int) -> float
     return float(s.flops_per_token) * recipe.tokens + s.flops_per_token / 3 * recipe.eval_tokens * sets
 
 
+def job_tasks(jobs: Iterable[JobLike], est: Estimate) -> list[Task]:
+    """The schedule's tasks of a job graph's jobs (in the graph's order)."""
+    return [Task(j.id, j.after, est.seconds(j.kind, j.job_class, j.flops), est.devices_for(j.kind, j.job_class))
+            for j in jobs]
+
+
+class _Stages:
+    """The jobs `compiler.lower` builds for an experiment, as schedule tasks, stage by stage."""
+
+    def __init__(self, x: Experiment, est: Estimate, flops: dict[str, float]) -> None:
+        self.x, self.est, self.flops = x, est, flops
+        self.tasks: list[Task] = []
+
+    def add(self, name: str, kind: str, after: list[str], recipe: RecipeSpec | None = None,
+            job_class: str = "small") -> str:
+        flops = self.flops[recipe.name] if recipe else 0.0
+        self.tasks.append(Task(name, tuple(after), self.est.seconds(kind, job_class, flops),
+                               self.est.devices_for(kind, job_class)))
+        return name
+
+    def measured(self, data: list[str], design: str, solve: str) -> list[str]:
+        """The chosen mixture and the baselines (validated ones at both scales), each replicate."""
+        x, runs = self.x, []
+        scales = [(x.recipe(x.search.recipe), "proxy", x.baselines)]
+        scales += [(x.recipe(x.final), "final", x.validate)] if x.final else []
+        for recipe, job_class, baselines in scales:
+            for r in range(x.replicates):
+                runs.append(self.add(f"chosen/{job_class}/{r}", "train", [*data, solve], recipe, job_class))
+                for b in baselines:
+                    decided = [design] if b.name in ("uniform", "natural") else []
+                    runs.append(self.add(f"{b.name}/{job_class}/{r}", "train", data + decided, recipe, job_class))
+        return runs
+
+    def build(self) -> list[Task]:
+        x = self.x
+        tokenizer = self.add("tokenizer", "tokenizer", [])
+        data = [self.add(f"tokenize/{d.name}", "tokenize", [tokenizer]) for d in (*x.sources, *x.eval_sets)]
+        after = data
+        if x.search:
+            proxy = x.recipe(x.search.recipe)
+            design = self.add("design", "design", data)
+            proxies = [self.add(f"proxy/{i}", "train", [*data, design], proxy, "proxy") for i in range(x.search.runs)]
+            fit = self.add("fit", "fit", [design, *proxies])
+            solve = self.add("solve", "solve", [fit, design])
+            after = [design, fit, solve, *proxies, *self.measured(data, design, solve)]
+        self.add("report", "report", after)
+        return self.tasks
+
+
+def experiment_tasks(x: Experiment, est: Estimate, flops: dict[str, float]) -> list[Task]:
+    """The schedule's tasks of the jobs an experiment compiles to, without lowering it
+    (`flops`: each recipe's training FLOPs)."""
+    return _Stages(x, est, flops).build()
+
+
 def estimate(experiment: Experiment, vocab: int | None = None) -> Estimate:
     x = experiment
     b = x.budget
     device = DEVICES[b.device if b else "cpu"]
     mfu = (b.mfu if b and b.mfu else None) or device.default_mfu
-    gpus = b.gpus if b else 1
     vocab = vocab or tokenizer_vocab(x)
-    est = Estimate(device.name, gpus, mfu, device.peak_flops, ())
+    est = Estimate(device.name, b.gpus if b else 1, mfu, device.peak_flops, (), device.lanes, device.start_s)
+    recipes = [x.recipe(x.search.recipe)] if x.search else []
+    recipes += [x.recipe(x.final)] if x.final else []
+    flops = {r.name: train_flops(x, r, vocab) for r in recipes}
     rows = []
 
-    def row(what: str, recipe: RecipeSpec, count: int) -> None:
+    def row(what: str, recipe: RecipeSpec, count: int, job_class: str) -> None:
         if count:
-            flops = train_flops(x, recipe, vocab)
-            rows.append(Row(what, recipe.name, count, flops, est.hours_for(flops)))
+            f = flops[recipe.name]
+            rows.append(Row(what, recipe.name, count, f, est.seconds("train", job_class, f) / 3600))
 
     if x.search:
         proxy = x.recipe(x.search.recipe)
-        row("proxy runs", proxy, x.search.runs)
-        row("chosen-mixture and baseline runs", proxy, x.replicates * (1 + len(x.baselines)))
+        row("proxy runs", proxy, x.search.runs, "proxy")
+        row("chosen-mixture and baseline runs", proxy, x.replicates * (1 + len(x.baselines)), "proxy")
     if x.final:
-        row("final and validation runs", x.recipe(x.final), x.replicates * (1 + len(x.validate)))
-    return Estimate(device.name, gpus, mfu, device.peak_flops, tuple(rows))
+        row("final and validation runs", x.recipe(x.final), x.replicates * (1 + len(x.validate)), "final")
+    wall = schedule(experiment_tasks(x, est, flops), est.slots).seconds
+    return Estimate(est.device, est.gpus, mfu, est.peak_flops, tuple(rows), est.lanes, est.start_s, wall)
 
 
 def budget_diagnostics(experiment: Experiment) -> list[Diagnostic]:
-    """The `mixc check` hook: an error at the budget line when the estimate exceeds it."""
+    """The `mixc check` hook: an error at the budget line when the wall time exceeds it."""
     b = experiment.budget
     if b is None:
         return []
@@ -104,13 +208,23 @@ def budget_diagnostics(experiment: Experiment) -> list[Diagnostic]:
         est = estimate(experiment)
     except (OSError, ValueError, KeyError) as exc:
         return [Diagnostic("E103", f"cannot estimate the budget: {exc}", b.span)]
-    if est.total_hours <= b.hours:
+    if est.wall_hours <= b.hours:
         return []
-    parts = ", ".join(f"{r.count} x {r.what} ({r.recipe}) {r.flops_each:.3g} FLOPs each" for r in est.rows)
+    parts = ", ".join(f"{r.count} x {r.what} ({r.recipe}) {r.flops_each:.3g} FLOPs, {r.hours_each:.3g} h each"
+                      for r in est.rows)
+    if not est.gpu:
+        held = f"{est.lanes} jobs side by side on a {est.device}"
+    elif est.gpus > 1:
+        held = f"final-scale runs on all {est.gpus} GPUs, the others on one each"
+    else:
+        held = "one GPU each"
+    start = "measured" if not est.gpu else "CUDA start-up and compilation assumed"
     return [Diagnostic(
         "E103",
-        f"the runs need about {est.total_hours:.3g} h on {est.gpus} x {est.device}, over the budget of {b.hours:g} h",
+        f"the experiment needs about {est.wall_hours:.3g} h of wall time on {est.gpus} x {est.device}, "
+        f"over the budget of {b.hours:g} h",
         b.span,
-        help=f"{parts}; at {est.peak_flops:.3g} FLOP/s peak x {est.mfu:.0%} MFU. "
-             f"Raise `hours`, train fewer runs or tokens, or state a measured `mfu`.",
+        help=f"{parts}: a train job takes {est.start_s:g} s to start ({start}), then its FLOPs at "
+             f"{est.peak_flops:.3g} FLOP/s peak x {est.mfu:.0%} MFU ({held}), side by side where they can be. "
+             f"Raise `hours` or `gpus`, train fewer runs or tokens, or state a measured `mfu`.",
     )]

@@ -1,9 +1,9 @@
 """Emission: a job graph -> files in the work directory that Snakemake runs.
 
     <workdir>/Snakefile                  generic rules (compiler/Snakefile, copied verbatim)
-    <workdir>/jobs/<experiment>.index.json   the jobs, their order and resources
+    <workdir>/jobs/<experiment>.index.json   the jobs, their order and resources (compiler.resources)
     <workdir>/jobs/<kind>/<name>-<hash8>.json   one job file each: the contract with the runtime
-    <workdir>/profiles/{local,slurm}/config.yaml
+    <workdir>/profiles/{local,slurm}/config.yaml   (local: at most the budget's GPUs in use at once)
 
 No spec string ever lands in code: the Snakefile is the same text for every experiment.
 Job files are content-addressed and left alone when already present; the Snakefile,
@@ -21,14 +21,11 @@ from pathlib import Path
 from mixc.atomic import write_text
 from mixc.compiler.budget import Estimate
 from mixc.compiler.lower import JobGraph
+from mixc.compiler.resources import resources
 from mixc.jobfile import SCHEMA, dumps
 
 SNAKEFILE = Path(__file__).with_name("Snakefile")
 GREEDY_ABOVE = 300  # jobs; Snakemake's ILP scheduler gets slow on large sweeps
-MEM_MB = {"small": 2000, "proxy": 4000, "final": 16000}
-# One thread per job: on a few cores two single-threaded jobs beat one two-threaded job
-# (small matrices scale poorly across threads); on a cluster, GPUs do the work.
-THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -55,7 +52,8 @@ def _yaml(mapping: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def profiles(n_jobs: int) -> dict[str, dict]:
+def profiles(n_jobs: int, gpus: int = 0) -> dict[str, dict]:
+    """The local and SLURM profiles; `gpus` > 0 caps the GPUs a local run hands out at once."""
     common = {
         "rerun-incomplete": True,
         "rerun-triggers": ["input", "params", "software-env", "code"],
@@ -65,6 +63,8 @@ def profiles(n_jobs: int) -> dict[str, dict]:
     if n_jobs > GREEDY_ABOVE:
         common["scheduler"] = "greedy"
     local = {**common, "cores": "all", "retries": 0}
+    if gpus:
+        local["resources"] = [f"gpu={gpus}"]
     slurm = {
         **common,
         "executor": "slurm",
@@ -91,14 +91,12 @@ def emit(graph: JobGraph, experiment_name: str, workdir: str | os.PathLike, esti
         "targets": graph.targets,
         "jobs": {},
     }
+    asks = resources(ordered, estimate)
     for job in ordered:
-        hours = estimate.hours_for(job.flops)
-        gpus = estimate.gpus if job.kind == "train" and estimate.device != "cpu" else 0
+        ask = asks[job.id]
         index["jobs"][job.id] = {
             "kind": job.kind, "entry": job.entry, "after": list(job.after), "class": job.job_class,
-            "threads": THREADS, "mem_mb": MEM_MB[job.job_class], "gpus": gpus,
-            # SLURM time limit: twice the estimate, at least 10 minutes.
-            "runtime_min": max(10, int(hours * 60 * 2) + 1),
+            "threads": ask.threads, "mem_mb": ask.mem_mb, "gpus": ask.gpus, "runtime_min": ask.runtime_min,
         }
         path = workdir / job.job_file
         text = dumps(job.kind, job.config)
@@ -109,7 +107,7 @@ def emit(graph: JobGraph, experiment_name: str, workdir: str | os.PathLike, esti
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
     write_text(workdir / "Snakefile", SNAKEFILE.read_text(encoding="utf-8"))
-    for name, profile in profiles(len(ordered)).items():
+    for name, profile in profiles(len(ordered), estimate.gpus if estimate.gpu else 0).items():
         write_text(workdir / "profiles" / name / "config.yaml", _yaml(profile))
     index_path = workdir / "jobs" / f"{experiment_name}.index.json"
     write_text(index_path, json.dumps(index) + "\n")

@@ -13,11 +13,15 @@ from mixc.compiler.cli import main
 def test_plan_counts_jobs_and_flops(make_spec, capsys):
     assert main(["plan", str(make_spec(runs=6)), "--jobs"]) == 0
     out = capsys.readouterr().out
-    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line and line.split()[0] in
-            ("tokenizer", "tokenize", "design", "train", "fit", "solve", "report", "total")}
-    assert rows["train"][0] == "10" and rows["tokenize"][0] == "2" and rows["total"][0] == "17"
-    assert float(rows["train"][1]) > 0 and float(rows["design"][1]) == 0
+    rows = {tuple(line.split()[:2]): line.split()[2:] for line in out.splitlines() if line and line.split()[0] in
+            ("tokenizer", "tokenize", "design", "train", "fit", "solve", "report")}
+    assert rows[("train", "proxy")][0] == "9" and rows[("train", "final")][0] == "1"
+    assert rows[("tokenize", "small")][0] == "2" and out.split("\ntotal")[1].split()[0] == "17"
+    assert float(rows[("train", "proxy")][1]) > 0 and float(rows[("design", "small")][1]) == 0
+    # jobs FLOPs hours mem cpus gpus limit: a CPU budget, no GPUs
+    assert int(rows[("train", "proxy")][3]) >= 1024 and rows[("train", "proxy")][4:6] == ["1", "0"]
     assert sum(1 for line in out.splitlines() if line.startswith("train/")) == 10
+    assert "wall time: " in out
 
 
 def test_graph_formats(make_spec, capsys):
