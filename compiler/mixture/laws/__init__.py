@@ -22,8 +22,7 @@ from mixc.compiler.mixture import sizes
 from mixc.compiler.mixture.laws import auto
 from mixc.compiler.mixture.laws.base import Law, LawFitError, best_rank, fit_checked, pearson, spearman
 from mixc.compiler.mixture.laws.boosted import BoostedLaw
-from mixc.compiler.mixture.laws.crossval import (Aim, CrossValidation, OutOfFold, assign_folds, cross_validate,
-                                                 figures, out_of_fold, sizes_figures)
+from mixc.compiler.mixture.laws.crossval import Aim, CrossValidation, OutOfFold, assign_folds, cross_validate, judged
 from mixc.compiler.mixture.laws.registry import LAWS, law_from_json
 from mixc.compiler.mixture.laws.stacked import StackedLaw
 
@@ -80,16 +79,14 @@ def fit_and_validate(name: str, X: np.ndarray, Y: np.ndarray, sources: Sequence[
 
 def _fit(name, X, Y, sources, targets, fold, seed, aim, validated) -> tuple[Law, OutOfFold | None, dict]:
     """The law (auto's choice or the named one) fitted on all runs, its out-of-fold predictions, its figures."""
-    n, d = X.shape
     if name == "auto":
         choice = auto.choose(X, Y, sources, targets, fold, seed, aim, _candidates())
-        law, oof, cv = choice.law, choice.out_of_fold, choice.figures
-    else:
-        law = fit_checked(LAWS[name], X, Y, sources, targets, seed)
-        oof = out_of_fold(LAWS[name], X, Y, sources, targets, fold, seed) if validated else None
-        cv = {**sizes_figures(name, n, d, int(fold.max()) + 1), **figures(oof.predictions, Y, targets, aim)} \
-            if oof is not None else {}
-    return law, oof, cv
+        return choice.law, choice.out_of_fold, choice.figures
+    law = fit_checked(LAWS[name], X, Y, sources, targets, seed)
+    if not validated:
+        return law, None, {}
+    cv = judged(LAWS[name], X, Y, sources, targets, fold, seed, aim)
+    return law, cv.out_of_fold, cv.figures
 
 
 def fit_law(name: str, X: np.ndarray, Y: np.ndarray, sources: Sequence[str], targets: Sequence[str],

@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from mixc.compiler.mixture import sizes
-from mixc.compiler.mixture.laws.base import NUMERICAL_ERRORS, Law, LawFitError, fit_checked
+from mixc.compiler.mixture.laws.base import NUMERICAL_ERRORS, Law, LawFitError, fit_checked, standardise
 from mixc.compiler.mixture.laws.crossval import Aim, OutOfFold, figures, out_of_fold, sizes_figures
 from mixc.compiler.mixture.laws.stacked import StackedLaw, stack_weights
 
@@ -148,8 +148,7 @@ def choose(X: np.ndarray, Y: np.ndarray, sources: Sequence[str], targets: Sequen
     cands = _order(cands + ([stack] if stack else []), n)
     by_name = {c.name: c for c in cands}
     truth = aim.values(Y)
-    unit = float(np.std(truth / np.abs(truth).max()) * np.abs(truth).max()) if np.abs(truth).max() > 0 else 0.0
-    unit = unit if unit > 0 and np.isfinite(unit) else 1.0
+    unit = standardise(truth)[1]
     # Squared errors in units of the objective's spread over the runs: scale-free, and no overflow.
     errors = {c.name: ((aim.values(c.predictions) - truth) / unit) ** 2 for c in cands}
     order = [c.name for c in cands]

@@ -105,8 +105,12 @@ def sizes_figures(name: str, n_runs: int, n_sources: int, folds: int) -> dict[st
 def cross_validate(cls: type[Law], X: np.ndarray, Y: np.ndarray, sources: Sequence[str], targets: Sequence[str],
                    folds: int = sizes.FOLDS, seed: int = 0, aim: Aim | None = None) -> CrossValidation:
     """k-fold figures of `cls` from its out-of-fold predictions."""
-    fold = assign_folds(len(X), folds, seed)
+    return judged(cls, X, Y, sources, targets, assign_folds(len(X), folds, seed), seed, aim or Aim.mean(Y.shape[1]))
+
+
+def judged(cls: type[Law], X: np.ndarray, Y: np.ndarray, sources: Sequence[str], targets: Sequence[str],
+           fold: np.ndarray, seed: int, aim: Aim) -> CrossValidation:
+    """The figures of `cls` on the given folds: what the rule required, and what its out-of-fold predictions gave."""
     oof = out_of_fold(cls, X, Y, sources, targets, fold, seed)
-    k = int(fold.max()) + 1
-    found = figures(oof.predictions, Y, targets, aim or Aim.mean(Y.shape[1]))
-    return CrossValidation({**sizes_figures(cls.name, len(X), X.shape[1], k), **found}, oof)
+    found = figures(oof.predictions, Y, targets, aim)
+    return CrossValidation({**sizes_figures(cls.name, len(X), X.shape[1], int(fold.max()) + 1), **found}, oof)

@@ -34,8 +34,8 @@ training inputs, so a saved law is O(runs x sources) numbers.
 
 In the field: ADMIRE-BayesOpt (Chen et al. 2025, arXiv:2508.11551) chooses mixtures by
 Bayesian optimisation, which needs a surrogate's uncertainty besides its mean; Olmix
-(Chen et al. 2026, arXiv:2602.12237) compares surrogate regressors for mixtures. numpy and scipy only (no scikit-learn); this
-module fits and predicts and reads no files.
+(Chen et al. 2026, arXiv:2602.12237) compares surrogate regressors for mixtures. numpy and
+scipy only (no scikit-learn); this module fits and predicts and reads no files.
 """
 
 from __future__ import annotations
