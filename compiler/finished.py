@@ -11,6 +11,8 @@ so the markers after it go too, and the whole chain runs again (deterministic jo
 job resumes from its last checkpoint, so a finished one only evaluates again). Every check is
 a `stat` or a small JSON read: nothing is decoded. This module removes markers only; it
 never deletes or repairs an output (the job's rerun replaces it).
+
+After a failed run, `failed` names the jobs that ran and did not finish, from their logs.
 """
 
 from __future__ import annotations
@@ -80,3 +82,28 @@ def invalidate(workdir: Path, ids: Iterable[str]) -> None:
     """Remove the markers of `ids`, so that Snakemake runs those jobs again."""
     for job_id in ids:
         (workdir / "done" / job_id).unlink(missing_ok=True)
+
+
+def failed(workdir: Path, jobs: Iterable[str], since: float) -> list[tuple[str, Path, str]]:
+    """The jobs that wrote their log at or after `since` (a time.time()) and have no marker:
+    (id, log, the log's last error line, or its last line), the latest first."""
+    found = []
+    for job_id in jobs:
+        log = workdir / "logs" / f"{job_id}.log"
+        try:
+            written = log.stat().st_mtime
+        except OSError:
+            continue
+        if written >= since and not (workdir / "done" / job_id).exists():
+            found.append((written, job_id, log))
+    return [(job_id, log, last_words(log)) for _, job_id, log in sorted(found, reverse=True)]
+
+
+def last_words(log: Path) -> str:
+    """A job log's last `error:` line (what the runtime and compiler jobs print on a failure),
+    else its last non-blank line, from the log's final 64 KB."""
+    with log.open("rb") as f:
+        f.seek(max(0, f.seek(0, 2) - (1 << 16)))
+        lines = [line.strip() for line in f.read().decode("utf-8", "replace").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or ["(empty)"])[-1]

@@ -258,4 +258,22 @@ def main(argv: list[str], kinds: dict[str, Kind], prog: str, layer: str) -> int:
     except KeyboardInterrupt:
         print(f"error: {job.kind} job {argv[0]}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the machine's, not the job's: a path in the way, a full disk, no permission
+        print(f"error: {job.kind} job {argv[0]}: {os_problem(exc)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def os_problem(exc: OSError) -> str:
+    """An OSError in words: what failed, on which path (relative ones are to the job's
+    working directory, the work directory), and what usually fixes it."""
+    import errno
+    import os
+
+    where = f" on {os.path.abspath(exc.filename)}" if exc.filename else ""
+    why = exc.strerror or str(exc)
+    fix = {errno.ENOTDIR: "a file stands where a folder is needed: move it away",
+           errno.EISDIR: "a folder stands where a file is needed: move it away",
+           errno.ENOSPC: "the disk is full: free space",
+           errno.EACCES: "no permission: fix the folder's owner or mode"}.get(exc.errno or 0)
+    return f"{why}{where}" + (f" ({fix}, then rerun)" if fix else "")

@@ -21,6 +21,7 @@ import json
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -166,16 +167,26 @@ def launch(args: argparse.Namespace, c: "Compiled", workdir: Path, owner: "Owner
             rebuild_damaged(workdir, built.index, act=False)
         cmd = snakemake_command(workdir, built.index, args.profile, args.cores, args.dry_run, args.passthrough)
         print(f"mixc: {built.jobs} jobs in {workdir}; running Snakemake ({args.profile})", file=sys.stderr)
+        started = time.time() - 2  # a log's mtime on a shared filesystem may lag this clock a little
         outcome = supervise.run(cmd, grace_for(args.profile), pass_fds=[owner.fd] if owner else [],
                                 on_start=(lambda proc: owner.started(proc.pid)) if owner else None)
     finally:
         if owner is not None:
             left = outcome.left if outcome is not None else ()
             owner.release(ended=not left, clear_locks=outcome is not None and outcome.status < 0 and not left)
-    return conclude(args, outcome, workdir, built.index)
+    return conclude(args, outcome, workdir, built.index, started)
 
 
-def conclude(args: argparse.Namespace, outcome: "Outcome", workdir: Path, index: Path) -> int:
+def name_failed(workdir: Path, index: Path, since: float) -> None:
+    """Say which jobs failed in this run, where their logs are, and each log's last error."""
+    from mixc.compiler.finished import failed
+
+    jobs = json.loads(index.read_text(encoding="utf-8"))["jobs"]
+    for job_id, log, words in failed(workdir, jobs, since):
+        print(f"mixc: job {job_id} failed; its log: {log}\n  {words}", file=sys.stderr)
+
+
+def conclude(args: argparse.Namespace, outcome: "Outcome", workdir: Path, index: Path, started: float) -> int:
     """The exit status of `mixc run`, and what it prints: the result table when there is one."""
     from mixc.compiler.results import result_table
 
@@ -187,8 +198,9 @@ def conclude(args: argparse.Namespace, outcome: "Outcome", workdir: Path, index:
               "from the finished jobs", file=sys.stderr)
         return 130
     if outcome.status != 0:
-        print(f"mixc: Snakemake failed (exit {outcome.status}); the failed job's log is named above, under "
-              f"{workdir / 'logs'}; rerun the same command to continue from the finished jobs", file=sys.stderr)
+        name_failed(workdir, index, started)
+        print(f"mixc: Snakemake failed (exit {outcome.status}); rerun the same command to continue from the "
+              "finished jobs", file=sys.stderr)
         return 1
     option = no_jobs_option(args.passthrough, INSPECT | MAINTAIN)
     if args.dry_run or option:

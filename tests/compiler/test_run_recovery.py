@@ -186,3 +186,33 @@ def test_a_damaged_token_store_is_rebuilt_by_the_next_run(reference, tmp_path, c
     assert main(["run", str(spec), "-o", str(work), "--cores", "2"]) == 0
     err = capfd.readouterr().err
     assert f"mixc: rebuilding tokenize/{beta.name}: " in err and "marked damaged by an earlier read" in err
+
+
+@pytest.mark.slow
+def test_a_job_that_fails_is_named_with_its_error_and_a_rerun_continues(reference, tmp_path, capfd):
+    spec, done_work, _ = reference
+    work = tmp_path / "w"
+    shutil.copytree(done_work, work, symlinks=True)  # a finished run, then a new final run
+    spec = write_spec(spec.parent, "blocked_final.mix", proxy_tokens=PROXY_TOKENS, final_tokens="5k")
+    jobs = built(spec, work)
+    final = next(j for j, info in jobs.items() if info["kind"] == "train" and info["class"] == "final")
+    assert not (work / final).exists()
+    (work / final).write_text("in the way\n")  # a file where the job's output folder goes
+    markers = {p: p.stat().st_mtime_ns for p in (work / "done").rglob("*") if p.is_file()}
+
+    assert main(["run", str(spec), "-o", str(work), "--cores", "2"]) == 1
+    err = capfd.readouterr().err
+    log = work / "logs" / f"{final}.log"
+    assert f"mixc: job {final} failed; its log: {log}\n" in err
+    assert f"error: train job jobs/{final}.json: Not a directory on {work / final}" in err
+    assert "a file stands where a folder is needed: move it away, then rerun" in err
+    assert "rerun the same command to continue from the finished jobs" in err
+    assert "Traceback" not in log.read_text()
+    assert not (work / "done" / final).exists()
+
+    (work / final).unlink()
+    assert main(["run", str(spec), "-o", str(work), "--cores", "2"]) == 0
+    assert "tiny_final" in capfd.readouterr().out
+    assert (work / final / "metrics.json").is_file()
+    # Nothing that had finished ran again: every earlier marker is the same file, untouched.
+    assert {p: p.stat().st_mtime_ns for p in markers} == markers
