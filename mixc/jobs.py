@@ -7,7 +7,7 @@ with the field's name). Every field enters the job's content hash unless it is d
 `unhashed()`: output folders (named by the hash), labels that only serve messages, and
 file paths, which the compiler replaces in the hash by a fingerprint of the files' content.
 
-Which side runs each kind: `tokenizer`, `tokenize`, `train`, `eval` run in `mixc.runtime`;
+Which side runs each kind: `tokenizer`, `tokenize`, `train`, `pack`, `eval` run in `mixc.runtime`;
 `design`, `fit`, `solve`, `report` in `mixc.compiler.jobs`. The meaning of every field is in
 runtime/README.md and compiler/README.md.
 
@@ -16,7 +16,7 @@ Pure Python: this module must not import numpy, torch, or anything from spec/com
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 from mixc.jobfile import FieldError, unhashed
@@ -218,6 +218,46 @@ class TrainJob:
             raise FieldError("weights", f"{len(self.weights)} weights for {len(self.sources)} sources")
         if self.rope_theta <= 0 or self.load_balance_coef < 0 or self.z_loss_coef < 0:
             raise FieldError("rope_theta", "rope_theta must be > 0; load_balance_coef and z_loss_coef >= 0")
+
+
+# What the members of one pack may differ in: everything else (the model and the recipe) is
+# shared, so that they can step together.
+PACK_MAY_DIFFER = ("store", "tokenizer", "sources", "weights", "weights_file", "seed", "eval_sources", "eval_tokens",
+                   "export", "output")
+
+
+@dataclass(frozen=True)
+class PackJob:
+    """Kind `pack`: the models of several train jobs trained together in one process, each
+    writing exactly what its train job would (runtime/README.md, "Kind `pack`")."""
+
+    members: tuple[TrainJob, ...]
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            raise FieldError("members", "a pack needs at least one member")
+        outputs = [m.output for m in self.members]
+        for i, output in enumerate(outputs):
+            if output in outputs[:i]:
+                raise FieldError(f"members[{i}].output", f"{output!r} is also member {outputs.index(output)}'s output")
+        first = self.members[0]
+        for i, member in enumerate(self.members[1:], 1):
+            differ = [name for name in _pack_fields() if _pack_value(member, name) != _pack_value(first, name)]
+            if differ:
+                found = ", ".join(f"{n} {_pack_value(member, n)!r} vs {_pack_value(first, n)!r}" for n in differ)
+                raise FieldError(f"members[{i}].{differ[0]}",
+                                 f"member {i} cannot be packed with member 0, it differs in {found}; the members "
+                                 f"of a pack share the model and the recipe and may differ only in "
+                                 f"{', '.join(PACK_MAY_DIFFER)}")
+
+
+def _pack_fields() -> list[str]:
+    return [f.name for f in fields(TrainJob) if f.name not in PACK_MAY_DIFFER]
+
+
+def _pack_value(job: TrainJob, name: str) -> object:
+    # Shapes compare resolved: kv_heads 0 and kv_heads = heads are the same model.
+    return job.model.resolved() if name == "model" else getattr(job, name)
 
 
 @dataclass(frozen=True)

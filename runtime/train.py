@@ -146,7 +146,7 @@ class Trainer:
     """One process's run of a train job, as stages: setup (here), resume, parallelize, train
     (each step: train_step -> forward_backward_step, then a checkpoint when due), finish."""
 
-    def __init__(self, job: TrainJob):
+    def __init__(self, job: TrainJob, progress: Progress | None = None):
         self.job = job
         self.device = device_for(job.device)
         self.dist = init_distributed(self.device)
@@ -154,7 +154,7 @@ class Trainer:
             raise JobError(f"batch_size {job.batch_size} is not divisible by micro_batch {job.micro_batch} "
                            f"x {self.dist.world} processes")
         self.out = Path(job.output)
-        self.progress = Progress(job.steps, job.log_every, enabled=self.dist.main)
+        self.progress = progress or Progress(job.steps, job.log_every, enabled=self.dist.main)
         torch.manual_seed(job.seed)
         self.model = build_model(job).to(self.device)
         self.optimizer = build_optimizer(job, self.model)
@@ -172,8 +172,11 @@ class Trainer:
     def resume(self) -> None:
         """Continue from the newest readable checkpoint, if any: model, optimizer, sampler, RNG, curve."""
         resumed = checkpoint.latest(self.out / "checkpoints", self.progress.say)
-        if resumed is None:
-            return
+        if resumed is not None:
+            self.restore(resumed)
+
+    def restore(self, resumed: checkpoint.Loaded) -> None:
+        """Take up the state of a checkpoint this job wrote."""
         state = resumed.state
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -206,11 +209,23 @@ class Trainer:
     def train_step(self, step: int) -> float:
         """Optimizer step `step` (0-based) on this process's rows of the step's batch; returns the
         loss (cross-entropy) averaged over all processes. A loss that is not finite stops the job."""
+        lr, batch = self.begin_step(step)
+        loss = self.end_step(step, self.forward_backward_step(batch))
+        elapsed = time.perf_counter() - self.started
+        self.progress.update(step, loss, lr, (step + 1 - self.start_step) * self.tokens_per_step / max(elapsed, 1e-9))
+        return loss
+
+    def begin_step(self, step: int) -> tuple[float, torch.Tensor]:
+        """Set step `step`'s learning rate; return it and this process's rows of the step's batch."""
         lr = lr_at(self.job, step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         rows = slice(self.dist.rank * self.rows, (self.dist.rank + 1) * self.rows)
-        total = self.forward_backward_step(torch.from_numpy(self.sampler.batch(step)[rows]).to(self.device))
+        return lr, torch.from_numpy(self.sampler.batch(step)[rows]).to(self.device)
+
+    def end_step(self, step: int, total: torch.Tensor) -> float:
+        """After step `step`'s backward, with `total` its cross-entropy on this process: clip,
+        average over processes, check the loss, take the optimizer step; returns the loss."""
         if self.job.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.job.grad_clip)
         if self.dist.world > 1:
@@ -222,8 +237,6 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.curve.append([step + 1, loss])
-        elapsed = time.perf_counter() - self.started
-        self.progress.update(step, loss, lr, (step + 1 - self.start_step) * self.tokens_per_step / max(elapsed, 1e-9))
         return loss
 
     def forward_backward_step(self, batch: torch.Tensor) -> torch.Tensor:
@@ -271,8 +284,9 @@ class Trainer:
             self.progress.say(f"export: {kind} models have no Hugging Face counterpart; "
                               "model/ holds this one in the native format")
 
-    def finish(self) -> dict[str, Any]:
-        """Process 0 evaluates, saves the model and writes metrics.json, last; every process returns the metrics."""
+    def finish(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Process 0 evaluates, saves the model and writes metrics.json (with `extra`'s entries), last;
+        every process returns the metrics."""
         job, dist = self.job, self.dist
         wall, tokens = self.wall_time(), job.steps * self.tokens_per_step
         metrics = {
@@ -280,7 +294,7 @@ class Trainer:
             "tokens_per_s": tokens / wall if wall > 0 else None,
             "final_loss": self.curve[-1][1] if self.curve else None, "loss_curve": self.curve,
             "epochs": self.sampler.epochs(), "world_size": dist.world, "device": self.device.type,
-            "compiled": self.compiled, "resumed_from_step": self.start_step,
+            "compiled": self.compiled, "resumed_from_step": self.start_step, **(extra or {}),
         }
         if dist.main:
             if job.eval_tokens and job.eval_sources:
