@@ -75,6 +75,9 @@ def profiles(n_jobs: int, gpus: int = 0) -> dict[str, dict]:
         # sacct itself when the cluster's MinJobAge is too short for squeue to see ended jobs).
         "slurm-status-command": "squeue",
         "slurm-init-seconds-before-status-checks": 20,
+        # The proxy rule's jobs (compiler/Snakefile) go out as SLURM job arrays: one sbatch
+        # for all the runs of a search that are ready, not one each.
+        "slurm-array-jobs": "proxy",
     }
     return {"local": local, "slurm": slurm}
 

@@ -40,7 +40,8 @@ a final-scale run on CPU shares the build machine's cores with the other final-s
 asking for more is safe locally; the runtime's torch follows OMP_NUM_THREADS, which the
 Snakefile sets to `threads`); a GPU job `CPUS_PER_GPU` a GPU (the sampler, host-side ops,
 inductor's compile workers). GPUs: `budget.Estimate.devices_for` (a proxy one, a final run
-all the budget's). Time limit: twice the job's estimate, at least 10 minutes.
+all the budget's). Time limit: twice the job's estimate, at least 10 minutes. Every
+proxy-scale train job asks for the largest of their requests (one job array, one request).
 
 Pure Python; reads no file and runs nothing: `mixc plan` shows these in a bare install and
 `compiler.emit` writes them into the index.
@@ -50,7 +51,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Iterable
 
 from mixc.compiler.budget import Estimate
@@ -144,8 +145,15 @@ def job_resources(job: Job, est: Estimate, final_share: int) -> Resources:
 
 
 def resources(jobs: Iterable[Job], est: Estimate, cores: int | None = None) -> dict[str, Resources]:
-    """Every job's requests, by id; `cores`: the build machine's (default: all of this one's)."""
+    """Every job's requests, by id; `cores`: the build machine's (default: all of this one's).
+    Proxy-scale train jobs all ask for the most any of them needs: the SLURM executor submits
+    a job array with its first member's requests."""
     jobs = list(jobs)
     finals = sum(1 for j in jobs if j.kind == "train" and j.job_class == "final")
     share = max(1, (cores or os.cpu_count() or 1) // max(1, finals))
-    return {j.id: job_resources(j, est, share) for j in jobs}
+    asks = {j.id: job_resources(j, est, share) for j in jobs}
+    proxies = [asks[j.id] for j in jobs if j.kind == "train" and j.job_class == "proxy"]
+    if proxies:
+        most = Resources(*(max(getattr(r, f.name) for r in proxies) for f in fields(Resources)))
+        asks.update({j.id: most for j in jobs if j.kind == "train" and j.job_class == "proxy"})
+    return asks

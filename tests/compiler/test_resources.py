@@ -99,6 +99,21 @@ def test_memory_follows_the_model_and_the_micro_batch(make_spec):
     assert gpu > res.CUDA_DEVICE_MB * res.MB and host > res.CUDA_HOST_MB * res.MB
 
 
+def test_proxies_ask_for_the_largest_request_of_any_of_them(make_spec):
+    """A job array goes out with its first member's requests, so every proxy asks for the most."""
+    experiment, graph = compiled(make_spec())
+    est = estimate(experiment)
+    proxies = [j for j in graph.jobs if j.kind == "train" and j.job_class == "proxy"]
+    wide = replace(proxies[-1], config=replace(proxies[-1].config, model=replace(
+        proxies[-1].config.model, layers=4, d_model=1024, heads=8, ffn_hidden=0)))
+    jobs = [wide if j.id == wide.id else j for j in graph.jobs]
+    found = res.resources(jobs, est, cores=8)
+    alone = res.job_resources(wide, est, 8)
+    assert alone.mem_mb > res.job_resources(proxies[0], est, 8).mem_mb
+    assert {found[j.id] for j in proxies} == {alone}
+    assert found[next(j.id for j in jobs if j.job_class == "final")].mem_mb < alone.mem_mb  # not the other classes
+
+
 def test_the_runtime_constants_it_copies():
     assert res.RESIDENT_TOKENS == inspect.signature(MixtureSampler).parameters["resident_tokens"].default
     assert res.LOSS_CHUNK == {False: loss.CHUNK_ELEMENTS_CPU, True: loss.CHUNK_ELEMENTS_ACCELERATOR}

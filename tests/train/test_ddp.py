@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from mixc.runtime.launch import torchrun
+from mixc.runtime.launch import claim_gpus, processes, torchrun, try_claim
 from tests.helpers.jobs import run_job, train_job
 from tests.helpers.paths import ROOT
 
@@ -96,3 +96,29 @@ def test_launcher_decides_processes_and_threads(store, tmp_path):
     assert torchrun([str(tokenize)], {**base, "MIXC_PROCESSES": "2"}) is None  # not a (valid) train job
     with pytest.raises(ValueError, match="MIXC_PROCESSES='two'"):
         torchrun([str(job_file)], {"MIXC_PROCESSES": "two"})
+
+
+def test_the_workflows_gpu_count_sets_the_processes():
+    assert processes({"MIXC_GPUS": "4"}) == 4 and processes({"MIXC_GPUS": "0"}) == 1
+    assert processes({"MIXC_GPUS": "4", "SLURM_GPUS_ON_NODE": "2"}) == 2  # what SLURM gave the step
+    assert processes({"MIXC_GPUS": "4", "MIXC_PROCESSES": "1"}) == 1
+
+
+def test_local_jobs_claim_distinct_gpus_all_or_none(tmp_path):
+    locks = tmp_path / "locks"
+    first = claim_gpus({"MIXC_GPUS": "2"}, total=4, folder=locks)
+    second = claim_gpus({"MIXC_GPUS": "1"}, total=4, folder=locks)
+    assert first["CUDA_VISIBLE_DEVICES"] == "0,1" and second["CUDA_VISIBLE_DEVICES"] == "2"
+    assert try_claim(2, total=4, folder=locks) is None  # one free: all or none, so none
+    # The locks are held by this process's descriptors; another process sees them taken.
+    probe = ("import sys\nfrom pathlib import Path\nfrom mixc.runtime.launch import try_claim\n"
+             f"print(try_claim(1, 4, Path({str(locks)!r})))\n")
+    other = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert other.stdout.split() == ["[3]"], other.stderr
+    # No claim under SLURM (it assigns GPUs), with the user's own CUDA_VISIBLE_DEVICES, on CPU jobs,
+    # or on a machine without NVIDIA GPUs (the job's device field decides).
+    for env, total in (({"MIXC_GPUS": "1", "SLURM_JOB_ID": "7"}, 4), ({"MIXC_GPUS": "1", "CUDA_VISIBLE_DEVICES": "3"}, 4),
+                       ({"MIXC_GPUS": "0"}, 4), ({"MIXC_GPUS": "1"}, 0)):
+        assert claim_gpus(env, total, locks) == env
+    with pytest.raises(ValueError, match="asks for 8 GPUs and this machine has 4"):
+        claim_gpus({"MIXC_GPUS": "8"}, total=4, folder=locks)
