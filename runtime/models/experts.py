@@ -26,7 +26,9 @@ HAS_GROUPED_MM = hasattr(torch, "_grouped_mm")
 
 class Routing(NamedTuple):
     token_of: torch.Tensor  # [N k] source token of each expert-sorted row
-    weights: torch.Tensor  # [N k, 1] routing weight of each sorted row
+    order: torch.Tensor  # [N k] slot (token * k + choice) of each expert-sorted row
+    unsort: torch.Tensor  # [N k] expert-sorted row of each slot: order's inverse
+    weights: torch.Tensor  # [N, k] routing weight of each token's choices (slot order)
     counts: torch.Tensor  # [E] rows per expert
     aux: torch.Tensor  # weighted load-balance + z loss (scalar, fp32)
 
@@ -56,7 +58,8 @@ class Router(nn.Module):
         load_balance = self.experts * (fraction * probs.mean(dim=0)).sum()
         z_loss = logits.logsumexp(dim=-1).square().mean()
         aux = self.config.load_balance_coef * load_balance + self.config.z_loss_coef * z_loss
-        return Routing(order // self.top_k, top_w.flatten()[order].unsqueeze(-1), counts, aux)
+        unsort = torch.empty_like(order).scatter_(0, order, torch.arange(order.numel(), device=x.device))
+        return Routing(order // self.top_k, order, unsort, top_w, counts, aux)
 
 
 def _grouped(x: torch.Tensor, out_features: int, grouped: bool) -> bool:
@@ -100,7 +103,7 @@ def _expert_matmul_grads(
     grad = grad.contiguous()  # _grouped_mm's backward cannot take stride-0 gradients
     if _grouped(x, weight.shape[1], grouped):
         offsets = counts.cumsum(0).to(torch.int32)
-        grad_w = torch._grouped_mm(grad.T.contiguous(), x, offs=offsets)  # [E, out, in]
+        grad_w = torch._grouped_mm(grad.T, x, offs=offsets)  # [E, out, in]
         return torch._grouped_mm(grad, weight, offs=offsets), grad_w
     grad_w = torch.empty_like(weight)
     start = 0
@@ -135,11 +138,69 @@ def expert_matmul(x: torch.Tensor, weight: torch.Tensor, counts: torch.Tensor, g
     return _expert_matmul(x.to(dtype), weight.to(dtype), counts, grouped)
 
 
+class _Dispatch(torch.autograd.Function):
+    """Tokens [N, d] -> their k copies sorted by expert [N k, d]. The backward gathers
+    each token's k rows back through the inverse permutation and sums them: gathers
+    only, no scatter-add (serial on CPU, atomic on GPU)."""
+
+    @staticmethod
+    def forward(ctx, flat: torch.Tensor, token_of: torch.Tensor, unsort: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(unsort)
+        ctx.tokens = flat.shape[0]
+        return flat.index_select(0, token_of)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (unsort,) = ctx.saved_tensors
+        return grad.index_select(0, unsort).view(ctx.tokens, -1, grad.shape[-1]).sum(1), None, None
+
+
+class _Permute(torch.autograd.Function):
+    """Rows x[index] for a permutation `index`; the backward is the gather by its inverse."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, index: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(inverse)
+        return x.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (inverse,) = ctx.saved_tensors
+        return grad.index_select(0, inverse), None, None
+
+
+class _SwiGLU(torch.autograd.Function):
+    """[M, 2f] gate-then-up rows -> silu(gate) * up [M, f]. Its backward writes the gate
+    and up gradients into one [M, 2f] tensor, where autograd's would concatenate them."""
+
+    @staticmethod
+    def forward(ctx, gate_up: torch.Tensor) -> torch.Tensor:
+        gate, up = gate_up.chunk(2, dim=-1)
+        silu = F.silu(gate)
+        ctx.save_for_backward(gate_up, silu)
+        return silu * up
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        gate_up, silu = ctx.saved_tensors
+        gate, up = gate_up.chunk(2, dim=-1)
+        out = torch.empty_like(gate_up)
+        f = gate.shape[-1]
+        torch.ops.aten.silu_backward.grad_input(grad * up, gate, grad_input=out[:, :f])
+        torch.mul(grad, silu, out=out[:, f:])
+        return out
+
+
+def dispatch(flat: torch.Tensor, routing: Routing) -> torch.Tensor:
+    """Tokens [N, d] -> the expert-sorted rows [N k, d] the experts multiply."""
+    return _Dispatch.apply(flat, routing.token_of, routing.unsort)
+
+
 def expert_swiglu(rows: torch.Tensor, gate_up: torch.Tensor, down: torch.Tensor, routing: Routing,
-                  tokens: int, grouped: bool) -> torch.Tensor:
+                  grouped: bool) -> torch.Tensor:
     """Expert-sorted rows [N k, in] through their experts' SwiGLU (gate_up [E, 2f, in] with gate
-    rows first, down [E, d, f]), weighted and summed back per token: [tokens, d]."""
-    gate, up = expert_matmul(rows, gate_up, routing.counts, grouped).chunk(2, dim=-1)
-    y = expert_matmul(F.silu(gate) * up, down, routing.counts, grouped)
-    out = y.new_zeros(tokens, y.shape[-1])
-    return out.index_add_(0, routing.token_of, y * routing.weights.to(y.dtype))
+    rows first, down [E, d, f]), weighted and summed back per token: [N, d]."""
+    hidden = _SwiGLU.apply(expert_matmul(rows, gate_up, routing.counts, grouped))
+    y = expert_matmul(hidden, down, routing.counts, grouped)
+    slots = _Permute.apply(y, routing.unsort, routing.order).view(*routing.weights.shape, -1)  # [N, k, d]
+    return (slots * routing.weights.unsqueeze(-1).to(y.dtype)).sum(1)

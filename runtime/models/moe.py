@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mixc.runtime.models.experts import Router, expert_swiglu
+from mixc.runtime.models.experts import Router, dispatch, expert_swiglu
 from mixc.runtime.models.layers import Init, SwiGLU
 from mixc.runtime.models.transformer import ModelConfig
 
@@ -36,7 +36,7 @@ class MoEFeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         flat = x.reshape(-1, x.shape[-1])  # [N, d]
         routing = self.router(flat)
-        out = expert_swiglu(flat[routing.token_of], self.gate_up, self.down, routing, flat.shape[0], self.grouped)
+        out = expert_swiglu(dispatch(flat, routing), self.gate_up, self.down, routing, self.grouped)
         if self.shared is not None:
             out = out + self.shared(flat)
         return out.view(x.shape), routing.aux

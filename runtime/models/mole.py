@@ -31,7 +31,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from mixc.runtime.models.experts import Router, expert_swiglu
+from mixc.runtime.models.experts import Router, dispatch, expert_swiglu
 from mixc.runtime.models.layers import Init, SwiGLU
 from mixc.runtime.models.transformer import ModelConfig, Transformer
 
@@ -64,8 +64,8 @@ class MoLEFeedForward(nn.Module):
         flat = x.reshape(-1, x.shape[-1])  # [N, d]
         routing = self.router(flat)
         # Project every token once, before it is copied k times for its experts: [N k, r].
-        latent = (flat @ self.basis.T)[routing.token_of]
-        out = expert_swiglu(latent, self.latent_gate_up, self.down, routing, flat.shape[0], self.grouped)
+        latent = dispatch(flat @ self.basis.T, routing)
+        out = expert_swiglu(latent, self.latent_gate_up, self.down, routing, self.grouped)
         if self.shared is not None:
             out = out + self.shared(flat)
         return out.view(x.shape), routing.aux
