@@ -26,8 +26,8 @@ class Layer:
 LAYERS: dict[str, Layer] = {
     "run": Layer("run", "the compiler layer", ("numpy", "scipy", "threadpoolctl", "cvxpy", "clarabel", "zarr",
                                                "snakemake", "snakemake_executor_plugin_slurm")),
-    "train": Layer("train", "the worker layer", ("torch", "transformers", "tokenizers", "safetensors", "zarr",
-                                                 "numpy")),
+    "train": Layer("train", "the worker layer", ("torch", "transformers", "tokenizers", "tiktoken", "safetensors",
+                                                 "zarr", "numpy")),
 }
 
 

@@ -12,7 +12,9 @@ file order, and its size bounds the memory. Held-out documents (`runtime.split`,
 rule and seed as the tokenize jobs) are left out: a tokenizer fitted on the evaluation text
 would favour it.
 
-This module must not import torch or transformers: a worker tokenizes with `tokenizers`.
+A loaded folder encodes with `runtime.fast_bpe` when that gives exactly the ids of
+`tokenizers` (the project's own `bpe` folders, and imported ones of the same make), else with
+`tokenizers`. This module must not import torch or transformers.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -32,6 +33,8 @@ from mixc.atomic import atomic_directory
 from mixc.jobfile import JobError
 from mixc.jobs import SourceSpec, TokenizerJob
 from mixc.runtime.corpus_io import iter_units
+from mixc.runtime.fast_bpe import FastBPE, NotReproducible, bytes_to_unicode
+from mixc.runtime.fast_bpe import build as build_fast
 from mixc.runtime.split import in_valid
 
 EOS = "<|endoftext|>"
@@ -53,6 +56,8 @@ class LoadedTokenizer:
     eos_id: int
     dtype: str  # "uint16" or "uint32": the store's token type
     sha256: str
+    fast: FastBPE | None  # the same ids, faster (runtime.fast_bpe); None: encode with `tokenizers`
+    fast_refused: str  # why `fast` is None ("" when it is not)
 
 
 def token_dtype(vocab_size: int) -> str:
@@ -73,17 +78,9 @@ def run(job: TokenizerJob) -> None:
     save(tok, eos, job.type, Path(job.output))
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible map from bytes to printable characters (Radford et al., 2019,
-    `encoder.py`), which byte-level tokenizers in `tokenizers` use for their vocabulary."""
-    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    extra = iter(range(256, 512))
-    return {b: chr(b) if b in keep else chr(next(extra)) for b in range(256)}
-
-
 def byte_tokenizer() -> Tokenizer:
     """Id b is byte b (0..255); id 256 is the end-of-text token."""
-    vocab = {ch: b for b, ch in _bytes_to_unicode().items()}
+    vocab = {ch: b for b, ch in bytes_to_unicode().items()}
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tok.decoder = decoders.ByteLevel()
@@ -179,8 +176,10 @@ def save(tok: Tokenizer, eos: str, kind: str, output: Path) -> None:
         (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def load(folder: str | Path) -> LoadedTokenizer:
-    """Load a folder written by `save`; a missing marker or changed tokenizer.json is an error."""
+def load(folder: str | Path, fast: bool = True) -> LoadedTokenizer:
+    """Load a folder written by `save`; a missing marker or changed tokenizer.json is an error.
+
+    With `fast`, encode with runtime.fast_bpe where it gives the ids `tokenizers` gives."""
     folder = Path(folder)
     try:
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
@@ -194,7 +193,14 @@ def load(folder: str | Path) -> LoadedTokenizer:
     if sha != meta.get("sha256"):
         raise JobError(f"{folder / 'tokenizer.json'}: changed since it was built (sha256 differs); "
                        "rerun its tokenizer job")
-    return LoadedTokenizer(_with_word_cache(tok), int(meta["vocab_size"]), int(meta["eos_id"]), str(meta["dtype"]), sha)
+    encoder, refused = None, "the fast encoder was not asked for"
+    if fast:
+        try:
+            encoder, refused = build_fast(tok, str(meta["eos_token"])), ""
+        except NotReproducible as exc:
+            refused = str(exc)
+    return LoadedTokenizer(_with_word_cache(tok), int(meta["vocab_size"]), int(meta["eos_id"]), str(meta["dtype"]), sha,
+                           encoder, refused)
 
 
 def _with_word_cache(tok: Tokenizer) -> Tokenizer:
@@ -215,12 +221,16 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def encode_batch(tok: LoadedTokenizer, docs: list[str]) -> Iterator[np.ndarray]:
+def encode_batch(tok: LoadedTokenizer, docs: list[str]) -> list[np.ndarray]:
     """Each document's ids followed by the end-of-text id, in the store's dtype."""
     dtype = np.dtype(tok.dtype)
+    if tok.fast is not None:
+        return tok.fast.encode_batch(docs, dtype)
+    out = []
     for enc in tok.tokenizer.encode_batch_fast(docs, add_special_tokens=False):
         ids = np.empty(len(enc.ids) + 1, dtype=dtype)
         ids[:-1] = enc.ids
         ids[-1] = tok.eos_id
-        yield ids
+        out.append(ids)
+    return out
 

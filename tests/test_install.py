@@ -22,7 +22,7 @@ from mixc.layers import LAYERS, explain
 from tests.helpers.paths import ROOT
 
 HEAVY = ("numpy", "scipy", "threadpoolctl", "cvxpy", "clarabel", "networkx", "snakemake", "zarr", "torch",
-         "transformers", "tokenizers", "safetensors", "pandas", "lightgbm")
+         "transformers", "tokenizers", "tiktoken", "safetensors", "pandas", "lightgbm")
 QUICKSTART = "examples/quickstart.mix"
 BARE_COMMANDS = (["check", QUICKSTART], ["fmt", "--check", QUICKSTART], ["plan", QUICKSTART],
                  ["graph", QUICKSTART, "--format", "mermaid"])
