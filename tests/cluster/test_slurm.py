@@ -1,6 +1,8 @@
 """`mixc run --profile slurm` on a real one-node SLURM (tests/cluster/start_slurm.sh): the jobs go
 through sbatch, the compiler's own jobs run where Snakemake runs, a train job cancelled by SLURM
-mid-run is retried and resumes from its checkpoint, and the results equal a local run's.
+mid-run is retried and resumes from its checkpoint, and the results equal a local run's; the
+proxies of a search go out as one job array; a job that keeps failing stops the run with its
+log named, and a rerun continues from the finished jobs.
 
 Skipped unless the test cluster start_slurm.sh brings up answers (`sinfo`, ClusterName
 mixctest): `make test` never submits to a real cluster. The CI stage, tests/cluster/run_stage.sh,
@@ -15,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -102,11 +105,27 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_spec(folder, final_tokens=FINAL_TOKENS)
 
 
-def test_slurm_run_with_a_cancelled_job_equals_the_local_run(spec, tmp_path):
-    local, remote, log, out = tmp_path / "local", tmp_path / "slurm", tmp_path / "slurm.log", tmp_path / "slurm.out"
-    ran = subprocess.run([sys.executable, "-m", "mixc", "run", str(spec), "-o", str(local), "--cores", "2"],
-                         capture_output=True, text=True, timeout=900)
-    assert ran.returncode == 0, ran.stderr[-3000:]
+@dataclass(frozen=True)
+class Ran:
+    """A local run and a SLURM run of one spec, the SLURM run with its final train job scancel'd once."""
+
+    local: Path
+    remote: Path
+    local_table: str
+    table: str
+    log: str  # mixc's and Snakemake's stderr of the SLURM run
+    jobs: dict
+    final: str
+    cancelled: int
+
+
+@pytest.fixture(scope="module")
+def ran(spec: Path, tmp_path_factory: pytest.TempPathFactory) -> Ran:
+    tmp = tmp_path_factory.mktemp("runs")
+    local, remote, log, out = tmp / "local", tmp / "slurm", tmp / "slurm.log", tmp / "slurm.out"
+    done = subprocess.run([sys.executable, "-m", "mixc", "run", str(spec), "-o", str(local), "--cores", "2"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
 
     jobs = index_of_build(spec, remote)
     final = next(j for j, info in jobs.items() if info["kind"] == "train" and info["class"] == "final")
@@ -120,26 +139,68 @@ def test_slurm_run_with_a_cancelled_job_equals_the_local_run(spec, tmp_path):
         if proc.poll() is None:
             proc.terminate()  # mixc run stops Snakemake and cancels its jobs
             proc.wait(timeout=180)
-    text = log.read_text()
-    assert proc.returncode == 0, text[-4000:]
+    assert proc.returncode == 0, log.read_text()[-4000:]
+    return Ran(local, remote, table(done.stdout), table(out.read_text()), log.read_text(), jobs, final, cancelled)
 
-    # Every runtime job went through sbatch; the compiler's jobs (design, fit, solve, report) did not.
-    calls, alone = sbatch_calls(text)
-    compiler = {j for j, info in jobs.items() if info["entry"] == "compiler.jobs"}
-    assert set(alone) == {j.replace("/", "_") for j in jobs if j not in compiler}
-    assert calls == len(jobs) - len(compiler) + 1  # one each, and the final run's retry
+
+def slurm_job_of(work: Path, job_id: str) -> str:
+    """The SLURM job (or array task) a job's log says it ran in (runtime.launch prints it)."""
+    found = re.search(r"^slurm: job (\d+(?:_\d+)?) on ", (work / "logs" / f"{job_id}.log").read_text(), re.M)
+    assert found, f"{job_id}'s log names no SLURM job"
+    return found.group(1)
+
+
+def test_slurm_run_with_a_cancelled_job_equals_the_local_run(ran):
+    # Every runtime job ran under SLURM; the compiler's jobs (design, fit, solve, report) did not.
+    compiler = {j for j, info in ran.jobs.items() if info["entry"] == "compiler.jobs"}
+    under = {j: slurm_job_of(ran.remote, j) for j in ran.jobs if j not in compiler}
+    assert all(not (ran.remote / "logs" / f"{j}.log").read_text().startswith("slurm:") for j in compiler)
+    # The search's proxies, ready together, went out as one job array; the rest one sbatch each.
+    proxies = [j for j, info in ran.jobs.items() if info["kind"] == "train" and info["class"] == "proxy"
+               and not any(a.startswith("solve/") for a in info["after"])]  # not the chosen mixture's
+    arrays = {under[j].split("_")[0] for j in proxies}
+    assert len(arrays) == 1 and all("_" in under[j] for j in proxies), {j: under[j] for j in proxies}
+    calls, alone = sbatch_calls(ran.log)
+    assert calls == len(under) - len(proxies) + 1 + 1  # one each, one array, and the final run's retry
     print(f"\nfigure sbatch_calls_tiny {calls}")
-    print(f"figure jobs_tiny {len(jobs)}")
+    print(f"figure jobs_tiny {len(ran.jobs)}")
 
     # The cancelled final run: a second sbatch job, which resumed from the checkpoint.
-    attempts = alone[final.replace("/", "_")]
-    assert attempts[0] == cancelled and len(attempts) == 2, attempts
-    train_log = (remote / "logs" / f"{final}.log").read_text()
+    attempts = alone[ran.final.replace("/", "_")]
+    assert attempts[0] == ran.cancelled and len(attempts) == 2 and under[ran.final] == str(attempts[1]), attempts
+    train_log = (ran.remote / "logs" / f"{ran.final}.log").read_text()
     assert re.search(r"resuming from \S+step-\d+ \(step [1-9]\d* of \d+\)", train_log), train_log[-2000:]
-    assert "CANCELLED" in text
+    assert "CANCELLED" in ran.log
 
-    assert numbers(remote) == numbers(local)  # same seeds, same numbers, resumed or not
-    assert table(out.read_text()) == table(ran.stdout)
+    assert numbers(ran.remote) == numbers(ran.local)  # same seeds, same numbers, resumed or not
+    assert ran.table == ran.local_table
+
+
+def test_a_job_that_keeps_failing_stops_the_run_and_a_rerun_continues(ran, spec, tmp_path):
+    work = tmp_path / "w"
+    shutil.copytree(ran.remote, work, symlinks=True)  # a finished experiment; then a new final run
+    longer = write_spec(spec.parent, "longer_final.mix", final_tokens="20k")
+    jobs = index_of_build(longer, work)
+    final = next(j for j, info in jobs.items() if info["kind"] == "train" and info["class"] == "final")
+    (work / final).write_text("in the way\n")  # a file where its output folder goes: every attempt fails
+    markers = {p: p.stat().st_mtime_ns for p in (work / "done").rglob("*") if p.is_file()}
+    command = [sys.executable, "-m", "mixc", "run", str(longer), "-o", str(work), "--profile", "slurm", "--", *FAST_CHECKS]
+
+    failed = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert failed.returncode == 1, failed.stderr[-4000:]
+    log = work / "logs" / f"{final}.log"
+    assert f"mixc: job {final} failed; its log: {log}\n  error: train job jobs/{final}.json: Not a directory" \
+        in failed.stderr, failed.stderr[-4000:]
+    calls, alone = sbatch_calls(failed.stderr)
+    assert calls == 3 and len(alone[final.replace("/", "_")]) == 3  # the profile's retries: 2
+    assert "Traceback" not in log.read_text()
+
+    (work / final).unlink()
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    assert sbatch_calls(rerun.stderr)[0] == 1  # the final run alone: nothing that had finished ran again
+    assert {p: p.stat().st_mtime_ns for p in markers} == markers
+    assert (work / final / "metrics.json").is_file()
 
 
 def index_of_build(spec: Path, work: Path) -> dict:
