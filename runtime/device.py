@@ -22,6 +22,9 @@ def device_for(name: str) -> torch.device:
             raise JobError("device: cuda was asked for but torch sees no CUDA device")
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)  # the current device of every later CUDA call and of NCCL
+        # fp32 matmuls (outside autocast: the optimizer's, the router's fp32 logits) on TF32
+        # tensor cores; CPU results, the reproducible ones, are unaffected.
+        torch.set_float32_matmul_precision("high")
         return device
     return torch.device("cpu")
 
