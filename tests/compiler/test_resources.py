@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mixc.compiler import memory
 from mixc.compiler import resources as res
 from mixc.compiler.budget import (budget_diagnostics, estimate, experiment_tasks, job_tasks, tokenizer_vocab,
                                   train_flops)
@@ -81,22 +82,22 @@ def test_gpu_budget_proxies_one_gpu_each_final_runs_all(make_spec):
     proxy, final = a[("train", "proxy")], a[("train", "final")]
     assert (proxy.gpus, proxy.threads) == (1, res.CPUS_PER_GPU)
     assert (final.gpus, final.threads) == (8, 8 * res.CPUS_PER_GPU)
-    assert final.mem_mb >= 8 * (res.PROCESS_MB + res.CUDA_HOST_MB)  # eight processes on the host
-    assert proxy.gpu_mem_mb >= res.CUDA_DEVICE_MB and final.gpu_mem_mb >= res.CUDA_DEVICE_MB
+    assert final.mem_mb >= 8 * (memory.PROCESS_MB + memory.CUDA_HOST_MB)  # eight processes on the host
+    assert proxy.gpu_mem_mb >= memory.CUDA_DEVICE_MB and final.gpu_mem_mb >= memory.CUDA_DEVICE_MB
     assert all(r.gpus == 0 and r.threads == 1 for (kind, _), r in a.items() if kind != "train")
 
 
 def test_memory_follows_the_model_and_the_micro_batch(make_spec):
     _, graph = compiled(make_spec())
     config = next(j for j in graph.jobs if j.kind == "train").config
-    base, _ = res.train_bytes(config, cuda=False, processes=1)
+    base, _ = memory.train_bytes(config, cuda=False, processes=1)
     wider = replace(config, model=replace(config.model, d_model=256, heads=4, ffn_hidden=0))
     bigger_batch = replace(config, batch_size=config.batch_size * 8, micro_batch=config.micro_batch * 8)
-    assert res.train_bytes(wider, False, 1)[0] > base and res.train_bytes(bigger_batch, False, 1)[0] > base
+    assert memory.train_bytes(wider, False, 1)[0] > base and memory.train_bytes(bigger_batch, False, 1)[0] > base
     moe = replace(config, model=replace(config.model, kind="moe", experts=8, top_k=2))
-    assert res.activation_bytes(moe.model.resolved(), 1024, 4) > res.activation_bytes(config.model.resolved(), 1024, 4)
-    host, gpu = res.train_bytes(config, cuda=True, processes=2)
-    assert gpu > res.CUDA_DEVICE_MB * res.MB and host > res.CUDA_HOST_MB * res.MB
+    assert memory.activation_bytes(moe.model.resolved(), 1024, 4) > memory.activation_bytes(config.model.resolved(), 1024, 4)
+    host, gpu = memory.train_bytes(config, cuda=True, processes=2)
+    assert gpu > memory.CUDA_DEVICE_MB * memory.MB and host > memory.CUDA_HOST_MB * memory.MB
 
 
 def test_proxies_ask_for_the_largest_request_of_any_of_them(make_spec):
@@ -115,8 +116,8 @@ def test_proxies_ask_for_the_largest_request_of_any_of_them(make_spec):
 
 
 def test_the_runtime_constants_it_copies():
-    assert res.RESIDENT_TOKENS == inspect.signature(MixtureSampler).parameters["resident_tokens"].default
-    assert res.LOSS_CHUNK == {False: loss.CHUNK_ELEMENTS_CPU, True: loss.CHUNK_ELEMENTS_ACCELERATOR}
+    assert memory.RESIDENT_TOKENS == inspect.signature(MixtureSampler).parameters["resident_tokens"].default
+    assert memory.LOSS_CHUNK == {False: loss.CHUNK_ELEMENTS_CPU, True: loss.CHUNK_ELEMENTS_ACCELERATOR}
 
 
 def test_a_train_job_fits_in_what_it_asks_for(make_spec, tmp_path, monkeypatch):
@@ -139,8 +140,8 @@ def test_a_train_job_fits_in_what_it_asks_for(make_spec, tmp_path, monkeypatch):
                           env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr[-2000:]
     peak_mb = int(done.stdout.split()[-1]) / 1024  # ru_maxrss is in KiB on Linux
-    host, _ = res.train_bytes(config, cuda=False, processes=1)
-    assert peak_mb <= host / res.MB <= res.resources(graph.jobs, est)[proxy.id].mem_mb
+    host, _ = memory.train_bytes(config, cuda=False, processes=1)
+    assert peak_mb <= host / memory.MB <= res.resources(graph.jobs, est)[proxy.id].mem_mb
     assert json.loads(Path("measured/metrics.json").read_text())["steps"] == config.steps
 
 
