@@ -117,34 +117,33 @@ def test_stopped_pack_resumes_bit_identically(store, tmp_path, uninterrupted, ca
     assert_same_as(outputs, uninterrupted)
 
 
-def test_pack_starts_over_when_no_step_is_readable_in_every_member(store, tmp_path, uninterrupted, capsys):
-    """Member 0 has step 10 and a damaged step 5, the others step 5 only: nothing to resume from."""
-    members = member_jobs(store, tmp_path, eval_tokens=0)
+def killed_while_checkpointing(store, folder: Path):
+    """A pack killed while writing step 10's checkpoints: member 0 has steps 5 and 10, the others
+    step 5 only. Returns the job and the members' outputs."""
+    members = member_jobs(store, folder, eval_tokens=0)
     job = parse(pack_job(members))
     with pytest.raises(Stop):
         train_pack(job, on_step=stop_after(10))
     outputs = [Path(m["output"]) for m in members]
     for out in outputs[1:]:
         shutil.rmtree(out / "checkpoints" / "step-00000010")
+    return job, outputs
+
+
+def test_pack_resumes_from_the_newest_step_every_member_has(store, tmp_path, uninterrupted):
+    job, outputs = killed_while_checkpointing(store, tmp_path)
+    train_pack(job)
+    assert all(metrics(out)["resumed_from_step"] == 5 for out in outputs)
+    assert_same_as(outputs, uninterrupted)
+
+
+def test_pack_starts_over_when_no_step_is_readable_in_every_member(store, tmp_path, uninterrupted, capsys):
+    job, outputs = killed_while_checkpointing(store, tmp_path)
     (outputs[0] / "checkpoints" / "step-00000005" / "state.pt").write_bytes(b"damaged")
     train_pack(job)
     err = capsys.readouterr().err
     assert "step-00000005/state.pt: damaged" in err and "starting over from step 0" in err
     assert all(metrics(out)["resumed_from_step"] == 0 for out in outputs)
-    assert_same_as(outputs, uninterrupted)
-
-
-def test_pack_resumes_from_the_newest_step_every_member_has(store, tmp_path, uninterrupted):
-    """Killed while writing step 10's checkpoints: member 0 has step 10, the others only step 5."""
-    members = member_jobs(store, tmp_path, eval_tokens=0)
-    job = parse(pack_job(members))
-    with pytest.raises(Stop):
-        train_pack(job, on_step=stop_after(10))
-    outputs = [Path(m["output"]) for m in members]
-    for out in outputs[1:]:
-        shutil.rmtree(out / "checkpoints" / "step-00000010")
-    train_pack(job)
-    assert all(metrics(out)["resumed_from_step"] == 5 for out in outputs)
     assert_same_as(outputs, uninterrupted)
 
 
