@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterable, Protocol
 
 from mixc.compiler.devices import DEVICES
+from mixc.compiler.packing import packs, search_pack
 from mixc.compiler.schedule import Task, schedule
 from mixc.shape import size
 from mixc.spec.diagnostics import Diagnostic
@@ -33,6 +34,7 @@ BYTE_VOCAB = 257  # 256 bytes and the end-of-text token (runtime.tokenizer)
 # the quickstart's tokenizer, tokenize and design jobs took tokenizer 0.1-1.7 s, tokenize
 # 0.5-0.9 s a source (the quickstart's ~1.5 MB ones: a large source takes longer, and that is
 # not estimated), design 1.0-1.4 s, fit 8.3 s, solve 0.9 s, report 0.9 s.
+TRAINING = ("train", "pack")  # the kinds that train models; the others are bookkeeping
 BOOKKEEPING_S = {"tokenizer": 2.0, "tokenize": 1.0, "design": 2.0, "fit": 10.0, "solve": 2.0, "report": 2.0}
 
 
@@ -81,14 +83,15 @@ class Estimate:
 
     def devices_for(self, kind: str, job_class: str) -> int:
         """GPUs (or CPU lanes) a job holds: a final-scale train job all the budget's GPUs, any
-        other train job one; a bookkeeping job no GPU, one lane on CPU."""
-        if kind != "train":
+        other train job or pack one; a bookkeeping job no GPU, one lane on CPU."""
+        if kind not in TRAINING:
             return 0 if self.gpu else 1
         return self.gpus if job_class == "final" and self.gpu else 1
 
     def seconds(self, kind: str, job_class: str, flops: float) -> float:
-        """A job's estimated duration: fixed cost, plus its FLOPs on the devices it holds."""
-        if kind != "train":
+        """A job's estimated duration: fixed cost, plus its FLOPs on the devices it holds (a
+        pack's FLOPs are all its members'; it pays the fixed cost once)."""
+        if kind not in TRAINING:
             return BOOKKEEPING_S[kind]
         rate = self.peak_flops / self.lanes * self.mfu * self.devices_for(kind, job_class)
         return self.start_s + flops / rate
@@ -126,13 +129,13 @@ def job_tasks(jobs: Iterable[JobLike], est: Estimate) -> list[Task]:
 class _Stages:
     """The jobs `compiler.lower` builds for an experiment, as schedule tasks, stage by stage."""
 
-    def __init__(self, x: Experiment, est: Estimate, flops: dict[str, float]) -> None:
-        self.x, self.est, self.flops = x, est, flops
+    def __init__(self, x: Experiment, est: Estimate, flops: dict[str, float], vocab: int) -> None:
+        self.x, self.est, self.flops, self.vocab = x, est, flops, vocab
         self.tasks: list[Task] = []
 
     def add(self, name: str, kind: str, after: list[str], recipe: RecipeSpec | None = None,
-            job_class: str = "small") -> str:
-        flops = self.flops[recipe.name] if recipe else 0.0
+            job_class: str = "small", runs: int = 1) -> str:
+        flops = self.flops[recipe.name] * runs if recipe else 0.0
         self.tasks.append(Task(name, tuple(after), self.est.seconds(kind, job_class, flops),
                                self.est.devices_for(kind, job_class)))
         return name
@@ -158,7 +161,9 @@ class _Stages:
         if x.search:
             proxy = x.recipe(x.search.recipe)
             design = self.add("design", "design", data)
-            proxies = [self.add(f"proxy/{i}", "train", [*data, design], proxy, "proxy") for i in range(x.search.runs)]
+            runs = packs(range(x.search.runs), search_pack(x, self.vocab))
+            kind = "pack" if len(runs) < x.search.runs else "train"
+            proxies = [self.add(f"proxy/{r[0]}", kind, [*data, design], proxy, "proxy", len(r)) for r in runs]
             fit = self.add("fit", "fit", [design, *proxies])
             solve = self.add("solve", "solve", [fit, design])
             after = [design, fit, solve, *proxies, *self.measured(data, design, solve)]
@@ -166,10 +171,10 @@ class _Stages:
         return self.tasks
 
 
-def experiment_tasks(x: Experiment, est: Estimate, flops: dict[str, float]) -> list[Task]:
+def experiment_tasks(x: Experiment, est: Estimate, flops: dict[str, float], vocab: int) -> list[Task]:
     """The schedule's tasks of the jobs an experiment compiles to, without lowering it
-    (`flops`: each recipe's training FLOPs)."""
-    return _Stages(x, est, flops).build()
+    (`flops`: each recipe's training FLOPs; `vocab`: the tokenizer's)."""
+    return _Stages(x, est, flops, vocab).build()
 
 
 def estimate(experiment: Experiment, vocab: int | None = None) -> Estimate:
@@ -195,7 +200,7 @@ def estimate(experiment: Experiment, vocab: int | None = None) -> Estimate:
         row("chosen-mixture and baseline runs", proxy, x.replicates * (1 + len(x.baselines)), "proxy")
     if x.final:
         row("final and validation runs", x.recipe(x.final), x.replicates * (1 + len(x.validate)), "final")
-    wall = schedule(experiment_tasks(x, est, flops), est.slots).seconds
+    wall = schedule(experiment_tasks(x, est, flops, vocab), est.slots).seconds
     return Estimate(est.device, est.gpus, mfu, est.peak_flops, tuple(rows), est.lanes, est.start_s, wall)
 
 

@@ -101,6 +101,8 @@ def emit(graph: JobGraph, experiment_name: str, workdir: str | os.PathLike, esti
             "kind": job.kind, "entry": job.entry, "after": list(job.after), "class": job.job_class,
             "threads": ask.threads, "mem_mb": ask.mem_mb, "gpus": ask.gpus, "runtime_min": ask.runtime_min,
         }
+        if job.kind == "pack":  # its members' folders: a pack has none of its own
+            index["jobs"][job.id]["outputs"] = [m.output for m in job.config.members]
         path = workdir / job.job_file
         text = dumps(job.kind, job.config)
         # Job files are named by their content's hash, so a torn write (a killed build) is

@@ -52,11 +52,15 @@ def problem(workdir: Path, job_id: str, kind: str) -> str | None:
 
 
 def damaged(workdir: Path, jobs: Mapping[str, Mapping]) -> dict[str, str]:
-    """The finished jobs of an index's `jobs` whose output fails its check: {id: problem}."""
+    """The finished jobs of an index's `jobs` whose output fails its check: {id: problem}
+    (a pack's outputs are its members' train-job folders)."""
     found = {}
     for job_id, info in jobs.items():
         if (workdir / "done" / job_id).is_file():
-            why = problem(workdir, job_id, info["kind"])
+            if info["kind"] == "pack":
+                why = next(filter(None, (problem(workdir, o, "train") for o in info["outputs"])), None)
+            else:
+                why = problem(workdir, job_id, info["kind"])
             if why is not None:
                 found[job_id] = why
     return found

@@ -1,10 +1,13 @@
 """Lowering: a checked Experiment -> a graph of typed jobs (`JobGraph`).
 
-    tokenizer -> tokenize/<source> -> design -> train/<proxy i> -> fit -> solve -> train/<chosen, final> -> report
-                                         \\-> train/<natural, uniform baselines>       \\-> (each replicate, each scale)
+    tokenizer -> tokenize/<source> -> design -> pack/<proxies i..j> -> fit -> solve -> train/<chosen, final> -> report
+                                         \\-> train/<natural, uniform baselines>         \\-> (each replicate, each scale)
 
 It reads as its stages: data files, the tokenizer job, one tokenize job per source and
 evaluation set, the search (design, proxies, fit, solve), the measured runs, the report.
+The search's proxy runs are train jobs that go into pack jobs of K (`compiler.packing`): a
+pack trains them in one process and each member writes into its own folder, named by its
+own hash, so what reads a proxy reads that folder and waits for its pack.
 Each job's config is one of the dataclasses of `mixc.jobs`, the same class the worker loads
 it with; its id is `<kind>/<name>-<hash8>`, where the hash covers the config's hashed fields
 (`mixc.jobfile.unhashed` marks the others), the content of the data files it reads
@@ -37,11 +40,13 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from mixc.compiler.budget import tokenizer_vocab, train_flops
+from mixc.compiler.packing import packs, search_pack
 from mixc.compiler.jobs.kinds import KINDS as COMPILER_KINDS
 from mixc.hashing import FileDigests, job_digest
 from mixc.jobfile import to_json
-from mixc.jobs import (Constraint, DesignBaseline, DesignJob, FitJob, Objective, ObjectiveTerm, ReportJob, ReportRun,
-                       SolveJob, SourceGroup, SourceSpec, Term, TokenizeJob, TokenizerJob, TrainJob, WeightsFile)
+from mixc.jobs import (Constraint, DesignBaseline, DesignJob, FitJob, Objective, ObjectiveTerm, PackJob, ReportJob,
+                       ReportRun, SolveJob, SourceGroup, SourceSpec, Term, TokenizeJob, TokenizerJob, TrainJob,
+                       WeightsFile)
 from mixc.spec.diagnostics import Diagnostic, Note
 from mixc.spec.experiment import BaselineSpec, DataSpec, Experiment, ObjectiveSpec, RecipeSpec
 
@@ -51,7 +56,7 @@ STORE = "tokenize"  # the token store root: each tokenize job's folder is its so
 
 @dataclass(frozen=True)
 class Job:
-    kind: str  # tokenizer | tokenize | design | train | fit | solve | report
+    kind: str  # tokenizer | tokenize | design | train | pack | fit | solve | report
     name: str
     digest: str
     config: Any = field(compare=False)  # the kind's dataclass from mixc.jobs
@@ -128,7 +133,8 @@ class JobGraph:
 @dataclass(frozen=True)
 class _Search:
     design: Job
-    proxies: tuple[Job, ...]
+    proxies: tuple[Job, ...]  # the proxy runs' train jobs (in packs: not in the graph themselves)
+    readers: tuple[Job, ...]  # what a reader of the proxies waits for: their packs, or the runs
     fit: Job
     solve: Job
 
@@ -156,16 +162,19 @@ class _Builder:
         self.train_fields: dict[tuple[str, bool], dict[str, Any]] = {}  # (recipe, export) -> TrainJob fields
         self.flops: dict[str, float] = {}  # recipe -> training FLOPs of one run
         self.runs: dict[str, ReportRun] = {}  # train job id -> how the report shows it
+        self.pack_of: dict[str, Job] = {}  # a packed train job's id -> its pack
         self.vocab = 0  # the tokenizer's, known once the data is found
 
     def add(self, kind: str, name: str, config: Any, after: list[Job], job_class: str = "small",
-            flops: float = 0.0, data: list | None = None) -> Job:
-        """A job whose digest covers its config's hashed fields, `data` (file digests) and its
-        inputs' digests; its config's `output`, if it has one, is the job's own folder."""
+            flops: float = 0.0, data: list | None = None, reads: list[Job] | None = None) -> Job:
+        """A job whose digest covers its config's hashed fields, `data` (file digests) and the
+        digests of the jobs whose outputs it reads (`reads`, default `after`: a packed proxy is
+        read, its pack waited for, so packing a search changes no reader's hash); its config's
+        `output`, if it has one, is the job's own folder."""
         hashed = to_json(config, hashed_only=True)
         if data is not None:
             hashed = {**hashed, "data": data}
-        digest = job_digest(kind, hashed, [j.digest for j in after])
+        digest = job_digest(kind, hashed, [j.digest for j in (after if reads is None else reads)])
         job = Job(kind, name, digest, config, tuple(j.id for j in after), job_class, flops)
         if any(f.name == "output" for f in dataclasses.fields(config)):
             job = replace(job, config=replace(config, output=job.folder))
@@ -257,17 +266,36 @@ class _Builder:
         proxies = tuple(self.train(proxy, f"{x.name}_proxy{i:0{width}d}",
                                    ReportRun("", "proxy", f"run{i}", f"proxy {i}", "proxy", 0, ""),
                                    decided_by=design, key=f"run{i}") for i in range(s.runs))
+        readers = self.pack_jobs(proxies, search_pack(x, self.vocab), [*self.tokenize, design])
         names = tuple(d.name for d in x.sources)
         fit = self.add("fit", x.name, FitJob(
             law=s.law, seed=x.seed, design=design.folder, eval_groups=self.eval_groups(),
             targets=tuple(sorted({t.target for t in x.objective.terms})), runs=tuple(j.folder for j in proxies),
-            sources=names, objective=_objective(x.objective), output=""), [design, *proxies])
+            sources=names, objective=_objective(x.objective), output=""),
+            [design, *readers], reads=[design, *proxies])
         solve = self.add("solve", x.name, SolveJob(
             fit=fit.folder, design=design.folder, sources=names, objective=_objective(x.objective),
             constraints=constraints, extrapolate=s.extrapolate,
             tokens=scales if capped else (),  # `chosen` trains on the solution at the proxy recipe, final at its own
             output=""), [fit, design])
-        return _Search(design, proxies, fit, solve)
+        return _Search(design, proxies, readers, fit, solve)
+
+    def pack_jobs(self, runs: tuple[Job, ...], k: int, after: list[Job]) -> tuple[Job, ...]:
+        """`runs` (train jobs reading `after`) in packs of about `k`, in their place in the graph;
+        `runs` themselves when k is 1."""
+        if k <= 1 or len(runs) <= 1:
+            return runs
+        members = {j.id for j in runs}
+        self.added = [j for j in self.added if j.id not in members]
+        groups = packs(runs, k)
+        width = len(str(len(groups) - 1))
+        found = []
+        for i, group in enumerate(groups):
+            pack = self.add("pack", f"{self.x.name}_pack{i:0{width}d}", PackJob(tuple(j.config for j in group)),
+                            after, "proxy", flops=sum(j.flops for j in group))
+            self.pack_of.update({j.id: pack for j in group})
+            found.append(pack)
+        return tuple(found)
 
     def measured_jobs(self, search: _Search) -> list[Job]:
         """The chosen mixture and the baselines, each `replicates` times: with the proxy recipe
@@ -311,7 +339,8 @@ class _Builder:
             solve=search.solve.folder if search else None,
             runs=tuple(replace(self.runs[j.id], name=j.name, output=j.folder) for j in measured),
             objective=_objective(x.objective) if x.objective else None, output=""),
-            decided + measured or self.tokenize)
+            decided + list(dict.fromkeys(self.pack_of.get(j.id, j) for j in measured)) or self.tokenize,
+            reads=decided + measured or self.tokenize)
 
     # ---- train jobs ------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ asking for more is safe locally; the runtime's torch follows OMP_NUM_THREADS, wh
 Snakefile sets to `threads`); a GPU job `CPUS_PER_GPU` a GPU (the sampler, host-side ops,
 inductor's compile workers). GPUs: `budget.Estimate.devices_for` (a proxy one, a final run
 all the budget's). Time limit: twice the job's estimate, at least 10 minutes. Every
-proxy-scale train job asks for the largest of their requests (one job array, one request).
+proxy-scale train job or pack asks for the largest of their requests (one job array, one
+request). A pack (several proxies in one process) holds `compiler.memory.pack_bytes`.
 
 Pure Python; reads no file and runs nothing: `mixc plan` shows these in a bare install and
 `compiler.emit` writes them into the index.
@@ -27,9 +28,9 @@ import os
 from dataclasses import dataclass, fields
 from typing import Iterable
 
-from mixc.compiler.budget import Estimate
+from mixc.compiler.budget import TRAINING, Estimate
 from mixc.compiler.lower import Job
-from mixc.compiler.memory import CUDA_DEVICE_MB, MB, train_bytes
+from mixc.compiler.memory import CUDA_DEVICE_MB, MB, pack_bytes, train_bytes
 
 # Measured peak RSS: tokenizer 37-104 MB, tokenize 65-115 MB, design 130 MB, fit 103 MB,
 # solve 122 MB, report 113 MB (the tiny spec of tests/compiler and the quickstart). Data jobs
@@ -58,11 +59,14 @@ def job_resources(job: Job, est: Estimate, final_share: int) -> Resources:
     """One job's requests; `final_share`: the CPU threads of a final-scale run on CPU."""
     seconds = est.seconds(job.kind, job.job_class, job.flops)
     limit = max(MIN_LIMIT_MIN, int(seconds / 60 * 2) + 1)
-    if job.kind != "train":
+    if job.kind not in TRAINING:
         return Resources(SMALL_MB[job.kind], 1, 0, limit)
     gpus = est.devices_for(job.kind, job.job_class) if est.gpu else 0
     processes = max(1, gpus)
-    host, gpu = train_bytes(job.config, est.gpu, processes)
+    if job.kind == "pack":
+        host, gpu = pack_bytes(job.config, est.gpu)
+    else:
+        host, gpu = train_bytes(job.config, est.gpu, processes)
     mem = max(TRAIN_FLOOR_MB, _round_mb(host * processes))
     if est.gpu:
         threads = CPUS_PER_GPU * gpus
@@ -76,11 +80,11 @@ def resources(jobs: Iterable[Job], est: Estimate, cores: int | None = None) -> d
     Proxy-scale train jobs all ask for the most any of them needs: the SLURM executor submits
     a job array with its first member's requests."""
     jobs = list(jobs)
-    finals = sum(1 for j in jobs if j.kind == "train" and j.job_class == "final")
+    finals = sum(1 for j in jobs if j.kind in TRAINING and j.job_class == "final")
     share = max(1, (cores or os.cpu_count() or 1) // max(1, finals))
     asks = {j.id: job_resources(j, est, share) for j in jobs}
-    proxies = [asks[j.id] for j in jobs if j.kind == "train" and j.job_class == "proxy"]
+    proxies = [j.id for j in jobs if j.kind in TRAINING and j.job_class == "proxy"]
     if proxies:
-        most = Resources(*(max(getattr(r, f.name) for r in proxies) for f in fields(Resources)))
-        asks.update({j.id: most for j in jobs if j.kind == "train" and j.job_class == "proxy"})
+        most = Resources(*(max(getattr(asks[j], f.name) for j in proxies) for f in fields(Resources)))
+        asks.update(dict.fromkeys(proxies, most))
     return asks

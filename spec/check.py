@@ -75,6 +75,7 @@ SEARCH = {
     "prior": Field("choice", "natural", choices=PRIORS),
     "design": Field("choice", "dirichlet", choices=DESIGNS),
     "extrapolate": Field("bool", False, doc="let the solve leave the weights the proxy runs covered"),
+    "pack": Field("int", 0, min=0, max=1024, doc="proxy runs trained together in one job; 0: chosen for the device"),
 }
 
 BUDGET = {
@@ -313,8 +314,8 @@ class _Checker:
             return None
         v = read.values
         runs_span = next(x.span for x in s.body.entries if x.key.id == "runs")
-        return SearchSpec(s.method.id, v["runs"], v["train"], v["law"], v["prior"], v["design"], v["extrapolate"], s.span,
-                          runs_span)
+        return SearchSpec(s.method.id, v["runs"], v["train"], v["law"], v["prior"], v["design"], v["extrapolate"],
+                          v["pack"], s.span, runs_span)
 
     def final(self, f: ast.Final, scope: _Scope) -> str | None:
         return f.recipe.id if self.ref(f.recipe.id, f.recipe.span, scope.recipes, "train recipe") else None

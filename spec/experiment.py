@@ -97,6 +97,7 @@ class SearchSpec:
     prior: str
     design: str
     extrapolate: bool  # let the solve leave the range of weights the proxy runs covered
+    pack: int  # proxy runs trained together in one job (runtime kind `pack`); 0: chosen for the device
     span: Span
     runs_span: Span  # the `runs:` entry, where errors about the number of runs point
 

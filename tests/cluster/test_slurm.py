@@ -155,9 +155,11 @@ def test_slurm_run_with_a_cancelled_job_equals_the_local_run(ran):
     compiler = {j for j, info in ran.jobs.items() if info["entry"] == "compiler.jobs"}
     under = {j: slurm_job_of(ran.remote, j) for j in ran.jobs if j not in compiler}
     assert all(not (ran.remote / "logs" / f"{j}.log").read_text().startswith("slurm:") for j in compiler)
-    # The search's proxies, ready together, went out as one job array; the rest one sbatch each.
-    proxies = [j for j, info in ran.jobs.items() if info["kind"] == "train" and info["class"] == "proxy"
-               and not any(a.startswith("solve/") for a in info["after"])]  # not the chosen mixture's
+    # The search's packs of proxies and the baselines, ready together, went out as one job array;
+    # the rest one sbatch each.
+    proxies = [j for j, info in ran.jobs.items() if info["kind"] in ("train", "pack") and info["class"] == "proxy"
+               and not any(a.startswith("solve/") for a in info["after"])]  # packs and baselines, not chosen
+    assert sum(1 for j in proxies if j.startswith("pack/")) == 2
     arrays = {under[j].split("_")[0] for j in proxies}
     assert len(arrays) == 1 and all("_" in under[j] for j in proxies), {j: under[j] for j in proxies}
     calls, alone = sbatch_calls(ran.log)

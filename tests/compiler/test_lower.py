@@ -26,18 +26,28 @@ def kinds(graph) -> dict[str, int]:
     return out
 
 
+def train_runs(graph) -> dict:
+    """Every train run's config by name: the train jobs', and the members' of each pack (named
+    by their folders, train/<name>-<hash8>)."""
+    runs = {j.name: j.config for j in graph.jobs if j.kind == "train"}
+    for pack in (j for j in graph.jobs if j.kind == "pack"):
+        runs.update({m.output.split("/")[1].rsplit("-", 1)[0]: m for m in pack.config.members})
+    return runs
+
+
 def test_graph_shape(make_spec, tmp_path):
     _, graph = graph_of(make_spec(runs=4))
-    assert kinds(graph) == {"tokenizer": 1, "tokenize": 2, "design": 1, "train": 4 + 2 + 1 + 1,
+    # The 4 proxy runs in 2 packs (2 jobs side by side on the CPU); baselines, chosen and final alone.
+    assert kinds(graph) == {"tokenizer": 1, "tokenize": 2, "design": 1, "pack": 2, "train": 2 + 1 + 1,
                             "fit": 1, "solve": 1, "report": 1}
-    by_name = {j.name: j for j in graph.jobs}
-    assert by_name["tiny_proxy0"].config.weights_file.key == "run0"
-    assert by_name["tiny_natural"].config.weights_file.key == "natural"
-    assert by_name["tiny_uniform"].config.weights_file.key == "uniform"  # moved into the constraints by the design
-    final = by_name["tiny_final"]
-    assert final.config.weights_file.path.startswith("solve/tiny-")
-    assert final.config.model.layers == 2 and final.config.steps == -(-4000 // (4 * 32))  # tokens / (batch x seq_len)
-    assert final.config.export and not by_name["tiny_proxy0"].config.export
+    runs = train_runs(graph)
+    assert [runs[f"tiny_proxy{i}"].weights_file.key for i in range(4)] == ["run0", "run1", "run2", "run3"]
+    assert runs["tiny_natural"].weights_file.key == "natural"
+    assert runs["tiny_uniform"].weights_file.key == "uniform"  # moved into the constraints by the design
+    final = runs["tiny_final"]
+    assert final.weights_file.path.startswith("solve/tiny-")
+    assert final.model.layers == 2 and final.steps == -(-4000 // (4 * 32))  # tokens / (batch x seq_len)
+    assert final.export and not runs["tiny_proxy0"].export
     # Every job reads only from jobs that come before it, and the report closes the graph.
     order = [j.id for j in graph.jobs]
     for j in graph.jobs:
@@ -91,14 +101,14 @@ def test_replicates_and_validation_at_target_scale(make_spec, tmp_path):
     text = spec.read_text().replace("  seed = 1\n", "  seed = 1\n  replicates = 2\n")
     spec.write_text(text.replace("  baselines uniform, natural\n", "  baselines uniform, natural\n  validate uniform\n"))
     _, graph = graph_of(spec)
-    train = {j.name: j for j in graph if j.kind == "train"}
+    train = train_runs(graph)
     assert set(train) == {f"tiny_proxy{i}" for i in range(4)} | {
         "tiny_chosen", "tiny_uniform", "tiny_natural", "tiny_chosen_r1", "tiny_uniform_r1", "tiny_natural_r1",
         "tiny_final", "tiny_final_uniform", "tiny_final_r1", "tiny_final_uniform_r1"}
-    assert train["tiny_chosen_r1"].config.seed == train["tiny_chosen"].config.seed + 1 == 2
-    assert train["tiny_final_uniform"].config.steps == train["tiny_final"].config.steps  # the final recipe
-    assert train["tiny_final_uniform"].config.steps != train["tiny_uniform"].config.steps
-    assert [n for n, j in train.items() if j.config.export] == ["tiny_final"]
+    assert train["tiny_chosen_r1"].seed == train["tiny_chosen"].seed + 1 == 2
+    assert train["tiny_final_uniform"].steps == train["tiny_final"].steps  # the final recipe
+    assert train["tiny_final_uniform"].steps != train["tiny_uniform"].steps
+    assert [n for n, c in train.items() if c.export] == ["tiny_final"]
     report = next(j for j in graph if j.kind == "report").config
     runs = {r.name: r for r in report.runs}
     assert (runs["tiny_final_uniform_r1"].role, runs["tiny_final_uniform_r1"].mixture,

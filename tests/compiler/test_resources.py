@@ -176,7 +176,7 @@ def test_the_checks_schedule_is_the_graphs(make_spec, tmp_path, budget):
         experiment, graph = compiled(path, budget, **text)
         est = estimate(experiment)
         flops = {r.name: train_flops(experiment, r, tokenizer_vocab(experiment)) for r in experiment.recipes}
-        from_check = experiment_tasks(experiment, est, flops)
+        from_check = experiment_tasks(experiment, est, flops, tokenizer_vocab(experiment))
         from_graph = job_tasks(graph.jobs, est)
         assert len(from_check) == len(from_graph)
         assert schedule(from_check, est.slots).seconds == pytest.approx(schedule(from_graph, est.slots).seconds)
