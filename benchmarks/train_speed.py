@@ -11,8 +11,10 @@ Both sides get the same weights (ours exported with runtime.export.to_hf), the
 same batch, the same fused AdamW, and each computes its loss its own way (ours:
 chunked linear cross-entropy; Hugging Face: `labels=`). The configs are the
 quickstart example's proxy (dense) and target (MoE) models, i.e. what mixc trains
-on CPU. Steps alternate between the two sides so that load from other processes
-hits both alike; each figure is a ratio of medians.
+on CPU. Timed rounds alternate between the two sides (which side goes first
+alternates too) so that load from other processes hits both alike; each figure is
+the median over rounds of Hugging Face's time over ours in the same round, printed
+with the spread of those per-round ratios and of each side's step time.
 """
 
 from __future__ import annotations
@@ -69,8 +71,13 @@ def _timed(step, n: int) -> float:
     return (time.perf_counter() - start) / n
 
 
-def compare(kind: str, compiled: bool, rounds: int, steps: int) -> tuple[float, float, float]:
-    """(ours s/step, hf s/step, hf/ours) for one config, alternating rounds."""
+def _spread(values: list[float], scale: float = 1.0) -> str:
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"median {mid * scale:.2f} (min {low * scale:.2f}, max {high * scale:.2f})"
+
+
+def compare(kind: str, compiled: bool, rounds: int, steps: int) -> float:
+    """Median over alternating rounds of hf s/step over ours, for one config."""
     shape, rows = CONFIGS[kind]
     torch.manual_seed(0)
     ours = ModelConfig(shape).build().train()
@@ -84,13 +91,19 @@ def compare(kind: str, compiled: bool, rounds: int, steps: int) -> tuple[float, 
         hf_step()
     print(f"{kind}{' compiled' if compiled else ''}: warm-up {time.perf_counter() - warm:.1f} s")
     ours_t, hf_t = [], []
-    for _ in range(rounds):
-        ours_t.append(_timed(ours_step, steps))
-        hf_t.append(_timed(hf_step, steps))
-    o, h = statistics.median(ours_t), statistics.median(hf_t)
+    for i in range(rounds):
+        if i % 2:
+            hf_t.append(_timed(hf_step, steps))
+            ours_t.append(_timed(ours_step, steps))
+        else:
+            ours_t.append(_timed(ours_step, steps))
+            hf_t.append(_timed(hf_step, steps))
+    ratios = [h / o for o, h in zip(ours_t, hf_t)]
     tokens = rows * shape.seq_len
-    print(f"  ours {tokens / o:,.0f} tok/s ({o * 1e3:.1f} ms/step)   hf {tokens / h:,.0f} tok/s ({h * 1e3:.1f} ms/step)")
-    return o, h, h / o
+    print(f"  {rounds} rounds of {steps} steps; ms/step: ours {_spread(ours_t, 1e3)}, hf {_spread(hf_t, 1e3)}")
+    print(f"  ours {tokens / statistics.median(ours_t):,.0f} tok/s, hf {tokens / statistics.median(hf_t):,.0f} tok/s; "
+          f"hf/ours per round {_spread(ratios)}")
+    return statistics.median(ratios)
 
 
 def _rss_child(steps: int) -> None:
@@ -105,8 +118,8 @@ def _rss_child(steps: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=3, help="steps per timed round")
+    parser.add_argument("--rounds", type=int, default=15, help="alternating timed rounds")
+    parser.add_argument("--steps", type=int, default=1, help="steps per timed round")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled figures")
     parser.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -116,10 +129,10 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (other processes slow both sides)")
     for kind, name in (("dense", "dense_vs_hf_llama"), ("moe", "moe_vs_hf_mixtral")):
-        print(f"figure {name} {compare(kind, False, args.rounds, args.steps)[2]:.2f} x")
+        print(f"figure {name} {compare(kind, False, args.rounds, args.steps):.2f} x")
     if not args.no_compile:
         for kind, name in (("dense", "dense_compiled_vs_hf_llama"), ("moe", "moe_compiled_vs_hf_mixtral")):
-            print(f"figure {name} {compare(kind, True, args.rounds, args.steps)[2]:.2f} x")
+            print(f"figure {name} {compare(kind, True, args.rounds, args.steps):.2f} x")
     child = subprocess.run([sys.executable, __file__, "--rss-child"], capture_output=True, text=True, check=True)
     print(f"figure train_peak_rss_mb {float(child.stdout.split()[-1]):.0f} MB")
 
