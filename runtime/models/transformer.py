@@ -25,7 +25,8 @@ from mixc.shape import ModelShape
 class RouterConfig:
     """MoE/MoLE routing losses: Switch load balancing (Fedus et al. 2021) and
     router z-loss (Zoph et al. 2022, ST-MoE). `grouped_mm` False forces the
-    per-expert loop instead of `torch._grouped_mm`."""
+    per-expert loop instead of padded groups in one bmm (CPU, eager) or `torch._grouped_mm`
+    (elsewhere)."""
 
     load_balance_coef: float = 0.01
     z_loss_coef: float = 0.001
