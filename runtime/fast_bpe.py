@@ -153,7 +153,7 @@ def _ranks(model: dict[str, Any], added_ids: set[int]) -> tuple[dict[bytes, int]
     made: list[int] = []
     merges: list[tuple[bytes, bytes]] = []
     for merge in model["merges"]:
-        left, right = merge.split(" ") if isinstance(merge, str) else merge
+        left, right = merge.split(" ", 1) if isinstance(merge, str) else merge
         if left not in vocab or right not in vocab or left + right not in vocab:
             raise NotReproducible(f"merge {left!r} + {right!r} has a part or result outside the vocabulary")
         made.append(vocab[left + right])

@@ -80,7 +80,10 @@ def _batches(units: Iterator[tuple[str, str]]) -> Iterator[list[tuple[str, str]]
 
 def _threads() -> int:
     """The threads this job may use: what the workflow gave it (OMP_NUM_THREADS), else every core."""
-    return max(1, int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
+    try:  # OpenMP also allows a list per nesting level, "4,2": the first is this level's
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0]))
+    except ValueError:
+        return os.cpu_count() or 1
 
 
 def _encoded(tok: LoadedTokenizer, batches: Iterator[list[tuple[str, str]]],
