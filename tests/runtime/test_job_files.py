@@ -56,7 +56,7 @@ def test_valid_job_loads_typed() -> None:
         (lambda j: j["source"].pop("field"), "field 'source.field': missing"),
         (lambda j: j.update(holdotu=0.1), "field 'holdotu': unknown field (did you mean 'holdout'?)"),
         (lambda j: j.update(schema=2), "field 'schema': expected 1, got 2"),
-        (lambda j: j.update(kind="trian"), "field 'kind': expected one of eval, tokenize, tokenizer, train"),
+        (lambda j: j.update(kind="trian"), "field 'kind': expected one of eval, pack, tokenize, tokenizer, train"),
     ],
 )
 def test_bad_fields_are_named(edit, expected: str) -> None:
