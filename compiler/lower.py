@@ -134,7 +134,6 @@ class JobGraph:
 class _Search:
     design: Job
     proxies: tuple[Job, ...]  # the proxy runs' train jobs (in packs: not in the graph themselves)
-    readers: tuple[Job, ...]  # what a reader of the proxies waits for: their packs, or the runs
     fit: Job
     solve: Job
 
@@ -278,7 +277,7 @@ class _Builder:
             constraints=constraints, extrapolate=s.extrapolate,
             tokens=scales if capped else (),  # `chosen` trains on the solution at the proxy recipe, final at its own
             output=""), [fit, design])
-        return _Search(design, proxies, readers, fit, solve)
+        return _Search(design, proxies, fit, solve)
 
     def pack_jobs(self, runs: tuple[Job, ...], k: int, after: list[Job]) -> tuple[Job, ...]:
         """`runs` (train jobs reading `after`) in packs of about `k`, in their place in the graph;

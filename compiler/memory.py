@@ -93,19 +93,16 @@ def train_bytes(job: TrainJob, cuda: bool, processes: int) -> tuple[float, float
     return host, work + CUDA_DEVICE_MB * MB
 
 
-
-
 def pack_bytes(pack: PackJob, cuda: bool) -> tuple[float, float]:
-    """(host, GPU) bytes of a pack: its members' own, one process's overhead, and the stacked
-    copies `runtime.models.stacked` makes each step of the members' weights and gradients
-    (8 P each)."""
+    """(host, GPU) bytes of a pack: its members' own, one process's overhead and one CUDA
+    context, and the stacked copies `runtime.models.stacked` makes each step of the members'
+    weights and gradients (8 P each, where the models are: the GPU on CUDA)."""
     host = gpu = 0.0
     for member in pack.members:
         h, g = train_bytes(member, cuda, 1)
         stacked = 8 * size(member.model.resolved()).total_params
-        host, gpu = host + h, gpu + g + (stacked if cuda else 0)
-        host += 0 if cuda else stacked
-    shared = (PROCESS_MB + (CUDA_HOST_MB if cuda else 0)) * MB
-    context = CUDA_DEVICE_MB * MB if cuda else 0
-    k = len(pack.members)
-    return host - (k - 1) * shared, gpu - (k - 1) * context
+        host += h + (0 if cuda else stacked)
+        gpu += g + (stacked if cuda else 0)
+    extra = len(pack.members) - 1  # processes and contexts counted once per member above
+    return (host - extra * (PROCESS_MB + (CUDA_HOST_MB if cuda else 0)) * MB,
+            gpu - extra * (CUDA_DEVICE_MB * MB if cuda else 0))

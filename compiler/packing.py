@@ -15,8 +15,8 @@ its memory (`compiler.memory.work_bytes` a member), and no more than bring a mic
 `GPU_STEP_FLOPS`: a model whose own micro-step is that large keeps a GPU busy alone (a
 GPT-2-small proxy at 16k tokens a micro-step is 1.2e13 FLOPs, a pack of one), while a RegMix
 1M-parameter one is a hundred times smaller. That figure is assumed, not measured: no GPU
-has run a pack yet. Packs are as even as
-can be: 10 runs in packs of at most 8 are two of 5. Pure Python; reads no file.
+has run a pack yet. Packs are as even as can be: 10 runs in packs of at most 8 are two of 5.
+Pure Python; reads no file.
 """
 
 from __future__ import annotations

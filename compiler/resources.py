@@ -2,8 +2,8 @@
 
 A train job's memory is `compiler.memory`'s sum, per process: on CPU all host memory; on
 CUDA state, activations and loss on the GPU (`gpu_mem_mb`, per GPU, with `CUDA_DEVICE_MB`
-assumed for the context) and the rest on the host. A job asks for its processes' host memory x `MARGIN`, rounded up to 256 MB, at least
-`TRAIN_FLOOR_MB`. Bookkeeping jobs ask for a measured figure.
+assumed for the context) and the rest on the host. A job asks for its processes' host
+memory x `MARGIN`, rounded up to 256 MB, at least `TRAIN_FLOOR_MB`. Bookkeeping jobs ask for a measured figure.
 
 CPUs: one for a bookkeeping job and for a proxy-scale run on CPU (many run side by side,
 and on a few cores two single-threaded jobs beat one two-threaded job: small matrices scale

@@ -59,7 +59,12 @@ def checkpoints(root: Path) -> list[Path]:
     if not root.is_dir():
         return []
     found = [p for p in root.iterdir() if p.is_dir() and _NAME.fullmatch(p.name)]
-    return sorted(found, key=lambda p: int(_NAME.fullmatch(p.name).group(1)))
+    return sorted(found, key=step_of)
+
+
+def step_of(path: Path) -> int:
+    """The step a checkpoint directory (one of `checkpoints`) holds, from its name."""
+    return int(_NAME.fullmatch(Path(path).name).group(1))
 
 
 class CheckpointError(Exception):

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -56,7 +55,7 @@ class PackTrainer:
 
     def resume(self) -> None:
         """Continue every member from the newest step all of them have a readable checkpoint of."""
-        found = [{_step_of(p): p for p in checkpoint.checkpoints(t.out / "checkpoints")} for t in self.members]
+        found = [{checkpoint.step_of(p): p for p in checkpoint.checkpoints(t.out / "checkpoints")} for t in self.members]
         common = sorted(set.intersection(*(set(f) for f in found)), reverse=True)
         for step in common:
             try:
@@ -119,10 +118,6 @@ class PackTrainer:
     def finish(self) -> list[dict[str, Any]]:
         """Each member evaluates, saves its model and writes its metrics.json, as its train job would."""
         return [t.finish({"pack": {"members": len(self.members), "index": i}}) for i, t in enumerate(self.members)]
-
-
-def _step_of(path: Path) -> int:
-    return int(path.name.removeprefix("step-"))
 
 
 def train_pack(job: PackJob, on_step: PackStepCallback | None = None) -> list[dict[str, Any]]:
