@@ -34,13 +34,26 @@ COMMANDS: dict[str, Command] = {
     "graph": Command("graph", "print the job graph as Graphviz dot or Mermaid"),
     "build": Command("build", "compile a spec into a Snakemake workflow", "run"),
     "run": Command("run", "build a spec and run its workflow with Snakemake", "run"),
+    "status": Command("status", "show where a run in a work directory stands (jobs done, running, failed)"),
     "report": Command("report", "summarise a finished run: markdown, HTML with plots, a results zarr store", "run"),
     "law": Command("law", "fit, evaluate and solve mixing laws on runs from CSV files", "run"),
 }
 
 
+def version() -> str:
+    """The installed distribution's version (pyproject.toml's, through the package metadata)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("mixc")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _parser(chosen: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mixc", description="A compiler for data-mixture experiments.")
+    parser.add_argument("--version", action="version", version=f"mixc {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, command in COMMANDS.items():
         p = sub.add_parser(name, help=command.help, description=command.help)

@@ -26,7 +26,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import IO, Callable, Sequence
 
 POLL_S = 0.2  # how often the wait looks at the command and at signals
 PROC = Path("/proc")
@@ -148,21 +148,27 @@ def _stop_group(proc: subprocess.Popen, grace: Grace, signals: _Signals, first: 
 
 
 def run(cmd: Sequence[str], grace: Grace, pass_fds: Sequence[int] = (),
-        on_start: Callable[[subprocess.Popen], None] | None = None) -> Outcome:
-    """Run `cmd` in a new session; stop it whole on SIGINT/SIGTERM (see the module's docstring)."""
+        on_start: Callable[[subprocess.Popen], None] | None = None, output: IO | None = None,
+        tick: Callable[[], None] | None = None) -> Outcome:
+    """Run `cmd` in a new session; stop it whole on SIGINT/SIGTERM (see the module's docstring).
+    `output`: a file for the command's stdout and stderr (else it shares mixc's); `tick` is
+    called every POLL_S while it runs (a progress display)."""
     with _Signals() as signals:
-        proc = subprocess.Popen(list(cmd), start_new_session=True, pass_fds=tuple(pass_fds))
+        proc = subprocess.Popen(list(cmd), start_new_session=True, pass_fds=tuple(pass_fds), stdout=output,
+                                stderr=subprocess.STDOUT if output is not None else None)
         try:
             if on_start is not None:
                 on_start(proc)
+            while proc.poll() is None and not signals.count:
+                try:
+                    proc.wait(timeout=POLL_S)
+                except subprocess.TimeoutExpired:
+                    pass
+                if tick is not None and not signals.count:
+                    tick()
         except BaseException:
             _stop_group(proc, grace, signals)
             raise
-        while proc.poll() is None and not signals.count:
-            try:
-                proc.wait(timeout=POLL_S)
-            except subprocess.TimeoutExpired:
-                pass
         interrupted = signals.count > 0
         if interrupted:
             left = _stop_group(proc, grace, signals)

@@ -12,11 +12,18 @@ the run rebuilds it. Ctrl-C stops Snakemake and every process it started within 
 (compiler.supervise); a job only counts as done once its marker is written, after it
 succeeded, and every job writes its outputs atomically, so a rerun continues from what
 finished. This module prints and decides the exit status; it never edits job outputs.
+
+What a person sees: the work directory and the report's path first and last; while jobs run,
+a live view on a terminal and a line per job start and end elsewhere (compiler.progress_view),
+with Snakemake's own output in `logs/snakemake/<time>.log` under the work directory, named
+with the failed jobs' log tails when the run fails. `-v` shows Snakemake's output instead, as
+do the options that run no job.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -54,6 +61,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cores", type=int, default=None, help="cores to use locally (default: all)")
     p.add_argument("--profile", default="local", help="local (default), slurm, or a profile folder")
     p.add_argument("--dry-run", "-n", action="store_true", help="show what would run; run nothing")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show Snakemake's own output instead of the progress view")
     p.epilog = "Arguments after `--` go to Snakemake unchanged, e.g. `mixc run x.mix -- --keep-going`."
 
 
@@ -152,13 +161,34 @@ def run(args: argparse.Namespace) -> int:
     return launch(args, c, workdir, owner)
 
 
+def report_path(index: Path, workdir: Path) -> Path:
+    """Where the report job writes report.html."""
+    jobs = json.loads(index.read_text(encoding="utf-8"))["jobs"]
+    return workdir / next(j for j, info in jobs.items() if info["kind"] == "report") / "report.html"
+
+
+def snakemake_log(workdir: Path) -> Path:
+    """A new file for this run's Snakemake output: logs/snakemake/<local time>.log."""
+    from mixc.compiler.progress import LOGS
+
+    folder = workdir / LOGS
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%dT%H%M%S")
+    path, n = folder / f"{stamp}.log", 1
+    while path.exists():  # two runs within a second
+        path, n = folder / f"{stamp}-{n}.log", n + 1
+    return path
+
+
 def launch(args: argparse.Namespace, c: "Compiled", workdir: Path, owner: "Owner | None") -> int:
     """Write the workflow, run Snakemake under supervision, and say how it went."""
     from mixc.compiler import supervise
     from mixc.compiler.budget import estimate
     from mixc.compiler.emit import emit
+    from mixc.compiler.progress import Watch
+    from mixc.compiler.progress_view import Display
 
-    outcome = None
+    outcome, log = None, None
     try:
         built = emit(c.graph, c.experiment.name, workdir, estimate(c.experiment))
         if owner is not None and no_jobs_option(args.passthrough, MAINTAIN) is None:
@@ -166,50 +196,78 @@ def launch(args: argparse.Namespace, c: "Compiled", workdir: Path, owner: "Owner
         elif args.dry_run or no_jobs_option(args.passthrough, DRY_RUN):
             rebuild_damaged(workdir, built.index, act=False)
         cmd = snakemake_command(workdir, built.index, args.profile, args.cores, args.dry_run, args.passthrough)
-        print(f"mixc: {built.jobs} jobs in {workdir}; running Snakemake ({args.profile})", file=sys.stderr)
+        quiet = not (args.verbose or args.dry_run or no_jobs_option(args.passthrough, INSPECT | MAINTAIN))
+        print(f"mixc: {c.experiment.name}: {built.jobs} jobs in {workdir}\n"
+              f"mixc: report: {report_path(built.index, workdir)}", file=sys.stderr)
         started = time.time() - 2  # a log's mtime on a shared filesystem may lag this clock a little
-        outcome = supervise.run(cmd, grace_for(args.profile), pass_fds=[owner.fd] if owner else [],
-                                on_start=(lambda proc: owner.started(proc.pid)) if owner else None)
+        display = None
+        if quiet:
+            log = snakemake_log(workdir)
+            print(f"mixc: running Snakemake ({args.profile}); its log: {log}", file=sys.stderr)
+            display = Display(c.experiment.name, Watch(workdir, log, time.time()), sys.stderr)
+        else:
+            print(f"mixc: running Snakemake ({args.profile})", file=sys.stderr)
+        with open(log, "w", encoding="utf-8") if log else contextlib.nullcontext() as output:
+            outcome = supervise.run(cmd, grace_for(args.profile), pass_fds=[owner.fd] if owner else [],
+                                    on_start=(lambda proc: owner.started(proc.pid)) if owner else None,
+                                    output=output, tick=display.tick if display else None)
+        if display is not None:
+            display.close()
     finally:
         if owner is not None:
             left = outcome.left if outcome is not None else ()
             owner.release(ended=not left, clear_locks=outcome is not None and outcome.status < 0 and not left)
-    return conclude(args, outcome, workdir, built.index, started)
+    return conclude(args, outcome, workdir, built.index, started, log)
 
 
-def name_failed(workdir: Path, index: Path, since: float) -> None:
-    """Say which jobs failed in this run, where their logs are, and each log's last error."""
+TAIL_LINES = 12  # of a failed job's log, printed under its name
+
+
+def log_tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
+    from mixc.compiler.progress import tail
+
+    return [line for line in tail(path).splitlines() if line.strip()][-lines:]
+
+
+def name_failed(workdir: Path, index: Path, since: float, log: Path | None) -> None:
+    """Say which jobs failed in this run, where their logs are, each log's last error and tail;
+    and where Snakemake's log is (its tail when no job is to blame)."""
     from mixc.compiler.finished import failed
 
     jobs = json.loads(index.read_text(encoding="utf-8"))["jobs"]
-    for job_id, log, words in failed(workdir, jobs, since):
-        print(f"mixc: job {job_id} failed; its log: {log}\n  {words}", file=sys.stderr)
+    found = failed(workdir, jobs, since)
+    for job_id, job_log, words in found:
+        tail = "".join(f"\n  | {line}" for line in log_tail(job_log))
+        print(f"mixc: job {job_id} failed; its log: {job_log}\n  {words}{tail}", file=sys.stderr)
+    if log is not None:
+        tail = "" if found else "".join(f"\n  | {line}" for line in log_tail(log))
+        print(f"mixc: Snakemake's log: {log}{tail}", file=sys.stderr)
 
 
-def conclude(args: argparse.Namespace, outcome: "Outcome", workdir: Path, index: Path, started: float) -> int:
+def conclude(args: argparse.Namespace, outcome: "Outcome", workdir: Path, index: Path, started: float,
+             log: Path | None) -> int:
     """The exit status of `mixc run`, and what it prints: the result table when there is one."""
     from mixc.compiler.results import result_table
 
     if outcome.left:
         print(f"mixc: processes of the run still alive after SIGKILL: pids {', '.join(map(str, outcome.left))} "
               "(stuck in the kernel?)", file=sys.stderr)
+    report = report_path(index, workdir)
     if outcome.interrupted:
         print("mixc: interrupted; Snakemake and its jobs stopped; rerun the same command to continue "
-              "from the finished jobs", file=sys.stderr)
+              f"from the finished jobs\nmixc: work directory: {workdir}", file=sys.stderr)
         return 130
     if outcome.status != 0:
-        name_failed(workdir, index, started)
+        name_failed(workdir, index, started, log)
         print(f"mixc: Snakemake failed (exit {outcome.status}); rerun the same command to continue from the "
-              "finished jobs", file=sys.stderr)
+              f"finished jobs\nmixc: work directory: {workdir}", file=sys.stderr)
         return 1
     option = no_jobs_option(args.passthrough, INSPECT | MAINTAIN)
     if args.dry_run or option:
         if option:
             print(f"mixc: Snakemake ran no jobs ({option}), so there is no result table", file=sys.stderr)
         return 0
-    jobs = json.loads(index.read_text())["jobs"]
-    report_id = next(j for j, info in jobs.items() if info["kind"] == "report")
-    summary = workdir / report_id / "summary.json"
+    summary = report.parent / "summary.json"
     try:
         text = result_table(json.loads(summary.read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:
@@ -223,5 +281,5 @@ def conclude(args: argparse.Namespace, outcome: "Outcome", workdir: Path, index:
               f"`{mixc_command(args)}` runs the report job again", file=sys.stderr)
         return 1
     print(text)
-    print(f"\nreport: {workdir / report_id / 'report.html'}")
+    print(f"\nwork directory: {workdir}\nreport: {report}")
     return 0

@@ -28,8 +28,8 @@ PROXY_TOKENS = "100k"
 
 
 def result_table(out: str) -> str:
-    """The table `mixc run` printed, without the line naming the report's path."""
-    return "\n".join(line for line in out.splitlines() if not line.startswith("report: "))
+    """The table `mixc run` printed, without the lines naming the work directory and the report's path."""
+    return "\n".join(line for line in out.splitlines() if not line.startswith(("report: ", "work directory: ")))
 
 
 def numbers(work: Path) -> list[dict]:
