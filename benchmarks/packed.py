@@ -83,7 +83,7 @@ def proxy_job(tmp: Path, index: int, steps: int, eval_tokens: int) -> dict:
              "ffn_hidden": 192, "experts": 0, "top_k": 0, "shared_expert": False, "rank": 0, "tie_embeddings": True}
     return {"model": model, "rope_theta": 10000.0, "load_balance_coef": 0.0, "z_loss_coef": 0.0,
             "store": str(tmp / "store"), "tokenizer": str(tmp / "tok"), "sources": DOMAINS,
-            "weights": [float(w) for w in weights / weights.sum()], "weights_file": None, "seed": index,
+            "weights": [float(w) for w in weights / weights.sum()], "weights_file": None, "control": None, "seed": index,
             "steps": steps, "batch_size": 16, "micro_batch": 16, "lr": 3e-3, "min_lr": 3e-4, "schedule": "cosine",
             "warmup_steps": 7, "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95, "grad_clip": 1.0,
             "checkpoint_every": 36, "log_every": 7, "eval_sources": DOMAINS, "eval_tokens": eval_tokens,

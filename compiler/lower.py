@@ -386,7 +386,7 @@ class _Builder:
         weights_file = WeightsFile(f"{decided_by.folder}/mixtures.json", key) if decided_by else None
         export = run.role == "chosen" and run.scale == "target" and run.replicate == 0
         config = TrainJob(**self.recipe_fields(recipe, export), seed=self.x.seed + run.replicate, weights=weights,
-                          weights_file=weights_file)
+                          weights_file=weights_file, control=None)
         after = self.tokenize + ([decided_by] if decided_by else [])
         if recipe.name not in self.flops:
             self.flops[recipe.name] = train_flops(self.x, recipe, self.vocab)

@@ -105,6 +105,82 @@ class WeightsFile:
     key: str
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One phase of a piecewise mixture: from step `start` (0-based) on, batches are drawn from
+    `weights`, or from the mixture `weights_file` names (one of the two, the other null)."""
+
+    start: int
+    weights: list[float] | None
+    weights_file: WeightsFile | None
+
+
+@dataclass(frozen=True)
+class DoReMiControl:
+    """DoReMi's Group DRO over the sources (Xie et al. 2023) against a reference model."""
+
+    reference: str  # the reference run's model folder, native format (a train job's `<output>/model`)
+    step_size: float  # eta of the exponentiated-gradient update of the domain weights
+    smoothing: float  # c: the share of uniform mixed into the weights at every step
+
+
+@dataclass(frozen=True)
+class AioliControl:
+    """Aioli's online mixing-law estimate (Chen et al. 2024), in `rounds` rounds of the run."""
+
+    rounds: int  # T
+    learn_fraction: float  # delta: the share of each round spent estimating the law's matrix A
+    sweeps: int  # k: passes over the sources in each estimate
+    smoothing: float  # epsilon: the share of uniform in each probe mixture, 1 - epsilon on the probed source
+    step_size: float  # eta of the exponentiated-gradient update p <- p * exp(eta * sum_i A_ij)
+    eval_tokens: int  # predicted tokens per source of each loss measurement (fixed training windows)
+
+
+@dataclass(frozen=True)
+class MixtureControl:
+    """A mixture that changes while training: piecewise `phases`, or an online method. With
+    `doremi` and `aioli` the job's `weights` (or `weights_file`) are the starting mixture."""
+
+    kind: Literal["phases", "doremi", "aioli"]
+    phases: tuple[Phase, ...]  # phases only: at least one, the first at step 0; otherwise empty
+    doremi: DoReMiControl | None  # doremi only
+    aioli: AioliControl | None  # aioli only
+
+    @property
+    def online(self) -> bool:
+        """Whether the mixture depends on the training itself (not a function of the step alone)."""
+        return self.kind in ("doremi", "aioli")
+
+
+def _check_control(control: MixtureControl, steps: int, sources: int) -> None:
+    """What types cannot say about a mixture control of a run of `steps` over `sources`."""
+    if bool(control.phases) != (control.kind == "phases"):
+        raise FieldError("control.phases", "phases are given with kind phases, and only then")
+    for name in ("doremi", "aioli"):
+        if (getattr(control, name) is not None) != (control.kind == name):
+            raise FieldError(f"control.{name}", f"given with kind {name}, and only then (null otherwise)")
+    starts = [p.start for p in control.phases]
+    if starts and (starts[0] != 0 or any(b <= a for a, b in zip(starts, starts[1:])) or starts[-1] >= steps):
+        raise FieldError("control.phases", f"phase starts must rise from 0 and stay below steps ({steps}), got {starts}")
+    for i, p in enumerate(control.phases):
+        if (p.weights is None) == (p.weights_file is None):
+            raise FieldError(f"control.phases[{i}].weights", "give either weights or weights_file (the other null)")
+        if p.weights is not None and len(p.weights) != sources:
+            raise FieldError(f"control.phases[{i}].weights", f"{len(p.weights)} weights for {sources} sources")
+    d, a = control.doremi, control.aioli
+    if d is not None and (d.step_size <= 0 or not 0 <= d.smoothing <= 1):
+        raise FieldError("control.doremi", f"need step_size > 0 and smoothing in [0, 1], got {d.step_size}, {d.smoothing}")
+    if a is not None:
+        if a.rounds < 1 or a.sweeps < 1 or a.eval_tokens < 1:
+            raise FieldError("control.aioli", "rounds, sweeps and eval_tokens must be >= 1")
+        if not 0 < a.learn_fraction < 1 or not 0 <= a.smoothing < 1 or a.step_size <= 0:
+            raise FieldError("control.aioli", "need learn_fraction in (0, 1), smoothing in [0, 1), step_size > 0")
+        learn = a.rounds * a.sweeps * sources
+        if learn > steps * a.learn_fraction:
+            raise FieldError("control.aioli", f"{a.rounds} rounds x {a.sweeps} sweeps x {sources} sources need "
+                             f"{learn} probe steps, more than learn_fraction x steps = {steps * a.learn_fraction:g}")
+
+
 # ---- runtime kinds -------------------------------------------------------------------
 
 
@@ -165,6 +241,7 @@ class TrainJob:
     sources: list[str]
     weights: list[float] | None
     weights_file: WeightsFile | None
+    control: MixtureControl | None  # a mixture that changes while training; null: `weights` throughout
     seed: int
     steps: int
     batch_size: int
@@ -212,8 +289,13 @@ class TrainJob:
         self._check_mixture()
 
     def _check_mixture(self) -> None:
-        if (self.weights is None) == (self.weights_file is None):
+        phased = self.control is not None and self.control.kind == "phases"
+        if phased and (self.weights is not None or self.weights_file is not None):
+            raise FieldError("weights", "a phased run takes its mixtures from its phases: weights and weights_file null")
+        if not phased and (self.weights is None) == (self.weights_file is None):
             raise FieldError("weights", "give either weights or weights_file (the other null)")
+        if self.control is not None:
+            _check_control(self.control, self.steps, len(self.sources))
         if self.weights is not None and len(self.sources) != len(self.weights):
             raise FieldError("weights", f"{len(self.weights)} weights for {len(self.sources)} sources")
         if self.rope_theta <= 0 or self.load_balance_coef < 0 or self.z_loss_coef < 0:
@@ -241,6 +323,10 @@ class PackJob:
             if output in outputs[:i]:
                 raise FieldError(f"members[{i}].output", f"{output!r} is also member {outputs.index(output)}'s output")
         first = self.members[0]
+        for i, member in enumerate(self.members):
+            if member.control is not None and member.control.online:
+                raise FieldError(f"members[{i}].control", f"a {member.control.kind} run adapts its own mixture "
+                                 "from its own losses and trains alone, not in a pack")
         for i, member in enumerate(self.members[1:], 1):
             differ = [name for name in _pack_fields() if _pack_value(member, name) != _pack_value(first, name)]
             if differ:

@@ -10,6 +10,8 @@ per row gave a 2% source a 15% relative spread over a quickstart run; this gives
 of `seq_len + 1` tokens inside its source's split, and the rows are shuffled. All draws
 come from a generator seeded by (seed, step) alone, so batch `step` is the same whenever
 and however often it is asked for: a resumed run sees exactly the batches it would have.
+A run whose mixture changes (`runtime.mixture_control`) hands each step its own weights; the
+batch is then a pure function of (seed, step, weights), and resumes as exactly.
 
 Tokens are served from memory. A source of at most `resident_tokens` tokens is read whole,
 once. A larger one keeps a random subset of its chunks resident (about `resident_tokens`)
@@ -129,10 +131,7 @@ class MixtureSampler:
             if w > 0 and self.tokens[s] < seq_len + 1:
                 raise SamplerError(f"source '{s}' has weight {w:g} but its {split} split holds {self.tokens[s]} "
                                    f"tokens, fewer than one window of seq_len + 1 = {seq_len + 1}")
-        self._cumulative = np.cumsum(np.array(self.weights) / sum(self.weights))
-        # From the last source with weight on: exactly 1, so the last edge is batch_size and a
-        # weight-0 source at the end can never be given a row by rounding.
-        self._cumulative[max(i for i, w in enumerate(self.weights) if w > 0):] = 1.0
+        self._cumulative = cumulative(self.weights)
         self._offset_start = offset_start(seed)
         self._data = {i: _Source(info, split, seq_len + 1, resident_tokens, seed)
                       for i, (info, w) in enumerate(zip(infos, self.weights)) if w > 0}
@@ -140,21 +139,40 @@ class MixtureSampler:
         self.steps_done = 0
         self.windows_drawn = np.zeros(len(self.sources), dtype=np.int64)
 
-    def _rows(self, step: int) -> tuple[np.random.Generator, np.ndarray]:
+    def _rows(self, step: int, weights: Sequence[float] | None = None) -> tuple[np.random.Generator, np.ndarray]:
         if step < 0:
             raise ValueError(f"step must be >= 0, got {step}")
         rng = np.random.default_rng([self.seed, 0, step])
-        rows = systematic_rows(self._cumulative, self.batch_size, step_offset(self._offset_start, step))
+        edges = self._cumulative if weights is None else self._step_cumulative(weights)
+        rows = systematic_rows(edges, self.batch_size, step_offset(self._offset_start, step))
         return rng, rng.permutation(rows)
 
-    def batch(self, step: int) -> np.ndarray:
-        """Batch number `step`: the same array for the same (seed, step), in any call order."""
-        rng, rows = self._rows(step)
+    def _step_cumulative(self, weights: Sequence[float]) -> np.ndarray:
+        """The cumulative weights of one step's own mixture, which may only draw on loaded sources."""
+        weights = [float(w) for w in weights]
+        _check_weights(self.sources, weights)
+        unloaded = [s for i, (s, w) in enumerate(zip(self.sources, weights)) if w > 0 and i not in self._data]
+        if unloaded:
+            raise SamplerError(f"a step's mixture draws on {', '.join(unloaded)}, which this sampler was built "
+                               "with weight 0 for (and did not load)")
+        return cumulative(weights)
+
+    def rows(self, step: int, weights: Sequence[float] | None = None) -> np.ndarray:
+        """The source index of each row of batch `step` [batch_size], as `batch` draws them."""
+        return self._rows(step, weights)[1]
+
+    def batch(self, step: int, weights: Sequence[float] | None = None) -> np.ndarray:
+        """Batch number `step`: the same array for the same (seed, step, weights), in any call order.
+        `weights`: this step's own mixture (a run whose mixture changes); default, the sampler's."""
+        rng, rows = self._rows(step, weights)
         out = np.empty((self.batch_size, self.seq_len + 1), dtype=np.int64)
         for i in np.unique(rows):
             picked = np.flatnonzero(rows == i)
             out[picked] = self._data[int(i)].windows(rng, len(picked), step // self.rotate_steps)
         if step >= self.steps_done:
+            if weights is not None and step > self.steps_done:
+                raise SamplerError(f"batch {step} asked for before batch {self.steps_done}: the epochs of a run "
+                                   "whose mixture changes are counted step by step")
             self._count_through(step - 1)
             self.windows_drawn += np.bincount(rows, minlength=len(self.sources))
             self.steps_done = step + 1
@@ -192,22 +210,34 @@ class MixtureSampler:
                 "batch_size": self.batch_size, "split": self.split}
 
 
+def cumulative(weights: Sequence[float]) -> np.ndarray:
+    """The cumulative shares of checked `weights`, exactly 1 from the last source with weight on,
+    so the last edge is batch_size and a weight-0 source at the end never gets a row by rounding."""
+    edges = np.cumsum(np.array(weights) / sum(weights))
+    edges[max(i for i, w in enumerate(weights) if w > 0):] = 1.0
+    return edges
+
+
 def _check_config(sources: list[str], weights: list[float], seq_len: int, batch_size: int, seed: int,
                   split: str) -> None:
-    if not sources or len(sources) != len(weights):
-        raise SamplerError(f"need one weight per source: {len(sources)} sources, {len(weights)} weights")
     if len(set(sources)) != len(sources):
         raise SamplerError(f"a source is named twice: {sources}")
+    _check_weights(sources, weights)
+    if seq_len < 1 or batch_size < 1 or seed < 0:
+        raise SamplerError(f"need seq_len >= 1, batch_size >= 1, seed >= 0; got {seq_len}, {batch_size}, {seed}")
+    if split not in SPLITS:
+        raise SamplerError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+
+
+def _check_weights(sources: list[str], weights: list[float]) -> None:
+    if not sources or len(sources) != len(weights):
+        raise SamplerError(f"need one weight per source: {len(sources)} sources, {len(weights)} weights")
     bad = [f"{s}={w}" for s, w in zip(sources, weights) if not math.isfinite(w) or w < 0]
     if bad:
         raise SamplerError(f"weights must be finite and >= 0: {', '.join(bad)}")
     total = sum(weights)
     if abs(total - 1.0) > WEIGHT_TOLERANCE:
         raise SamplerError(f"weights sum to {total:.9g}, not 1 ({', '.join(f'{s}={w:g}' for s, w in zip(sources, weights))})")
-    if seq_len < 1 or batch_size < 1 or seed < 0:
-        raise SamplerError(f"need seq_len >= 1, batch_size >= 1, seed >= 0; got {seq_len}, {batch_size}, {seed}")
-    if split not in SPLITS:
-        raise SamplerError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
 
 
 def _check_same_tokenizer(infos: list[SourceInfo]) -> None:

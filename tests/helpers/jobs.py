@@ -61,7 +61,7 @@ def model(kind: str = "dense", **change) -> dict:
 def train_job(store: dict[str, Path], output: Path, **change) -> dict:
     job = {"schema": 1, "kind": "train", "model": model(), "rope_theta": 10000.0, "load_balance_coef": 0.01,
            "z_loss_coef": 0.001, "store": str(store["store"]), "tokenizer": str(store["tokenizer"]),
-           "sources": ["legal", "literature"], "weights": [0.3, 0.7], "weights_file": None,
+           "sources": ["legal", "literature"], "weights": [0.3, 0.7], "weights_file": None, "control": None,
            "seed": 0, "steps": 12, "batch_size": 4, "micro_batch": 2, "lr": 3e-3, "min_lr": 3e-4,
            "schedule": "cosine", "warmup_steps": 2, "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.95,
            "grad_clip": 1.0, "checkpoint_every": 5, "log_every": 4, "eval_sources": ["legal", "literature"],
