@@ -1,14 +1,17 @@
-"""Where a job's work runs: its device, the autocast that goes with it, its place in a torchrun launch.
+"""Where a job's work runs: its device, the autocast that goes with it, how batches reach it, its
+place in a torchrun launch, and eager execution when torch.compile cannot build.
 
-Shared by `train` and `evaluate`, so that neither imports the other. Nothing here
+Shared by `train`, `packed` and `evaluate`, so that none imports another. Nothing here
 builds models, reads data or trains.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 
@@ -32,6 +35,36 @@ def device_for(name: str) -> torch.device:
 def autocast(device: torch.device) -> AbstractContextManager:
     """bf16 autocast on CUDA; full precision elsewhere (CPU results stay bit-reproducible)."""
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+
+def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host batch on `device`. To CUDA through pinned memory and without blocking: a copy
+    from pageable memory makes the host wait for the GPU's queue to drain, so the next batch
+    could not be built while this step computes."""
+    if device.type != "cuda":
+        return batch.to(device)
+    return batch.pin_memory().to(device, non_blocking=True)
+
+
+T = TypeVar("T")
+
+
+def eager_if_compile_fails(compiled: bool, attempt: Callable[[], T], fall_back: Callable[[str], None]) -> T:
+    """`attempt()`; when it is compiled and torch.compile fails inside it (no C++ compiler, no
+    Triton, a graph inductor cannot build), `fall_back(reason)` (which must make the next
+    attempt eager and undo the failed one's partial work) and `attempt()` again. torch.compile
+    builds lazily, on the first call of a new shape, so the failure surfaces here, in a step,
+    and every retry of the job would end in it again."""
+    if not compiled:
+        return attempt()
+    from torch._dynamo.exc import TorchDynamoException  # loaded by torch.compile already; 1.5 s otherwise
+
+    try:
+        return attempt()
+    except TorchDynamoException as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        fall_back(f"{type(err).__name__}: {reason}"[:300])
+    return attempt()
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import torch
 from mixc.atomic import write_json
 from mixc.jobfile import JobError
 from mixc.jobs import EvalJob
-from mixc.runtime.device import autocast, device_for
+from mixc.runtime.device import autocast, device_for, to_device
 from mixc.runtime.export import ExportError, load_native
 from mixc.runtime.models.loss import linear_cross_entropy
 from mixc.runtime.models.transformer import Transformer
@@ -38,23 +38,22 @@ def evaluate(model: torch.nn.Module, store: str, sources: list[str], tokens: int
     results = {}
     for source in sources:
         windows = torch.from_numpy(valid_windows(store, source, seq_len, tokens))
-        total = 0.0
+        total = torch.zeros((), dtype=torch.float64, device=device)  # read once per source: no sync per batch
         for start in range(0, len(windows), batch_size):
-            part = windows[start : start + batch_size].to(device)
+            part = to_device(windows[start : start + batch_size], device)
             total += window_loss(model, part, autocast(device)) * part.shape[0]  # each predicts seq_len tokens
-        results[source] = {"loss": total / len(windows), "tokens": len(windows) * seq_len}
+        results[source] = {"loss": total.item() / len(windows), "tokens": len(windows) * seq_len}
     model.train(was_training)
     return results
 
 
-def window_loss(model: Transformer, windows: torch.Tensor, precision: AbstractContextManager) -> float:
+def window_loss(model: Transformer, windows: torch.Tensor, precision: AbstractContextManager) -> torch.Tensor:
     """Mean cross-entropy of windows [n, T + 1]: the body under `precision` (bf16 autocast on
     CUDA), the logits and their log-softmax in fp32, so the figure is not rounded to bf16."""
     with precision:
         h, _ = model.hidden(windows[:, :-1])
     with torch.autocast(windows.device.type, enabled=False):
-        ce = linear_cross_entropy(h.float().flatten(0, 1), model.head.weight.float(), windows[:, 1:].flatten())
-    return ce.item()
+        return linear_cross_entropy(h.float().flatten(0, 1), model.head.weight.float(), windows[:, 1:].flatten())
 
 
 def run(job: EvalJob) -> None:

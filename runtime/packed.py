@@ -32,11 +32,11 @@ import torch
 from mixc.jobfile import JobError
 from mixc.jobs import PackJob
 from mixc.runtime import checkpoint
-from mixc.runtime.device import autocast
+from mixc.runtime.device import autocast, eager_if_compile_fails
 from mixc.runtime.models.stacked import Stacked
 from mixc.runtime.train import Progress, Trainer
 
-PackStepCallback = Callable[[int, list[float]], None]  # (steps done, each member's loss), after the checkpoints
+PackStepCallback = Callable[[int], None]  # steps done, after the step's checkpoints
 
 
 class PackTrainer:
@@ -77,29 +77,48 @@ class PackTrainer:
             trainer.started = self.started
         steps, every = self.first.job.steps, self.first.job.checkpoint_every
         for step in range(self.start_step, steps):
-            losses = self.train_step(step)
+            self.train_step(step)
             done = step + 1
             if done % every == 0 or done == steps:
+                self.read_losses()
                 for trainer in self.members:
                     trainer.save_checkpoint(done)
             if on_step is not None:
-                on_step(done, losses)
+                on_step(done)
+        self.read_losses()
         self.progress.close()
 
-    def train_step(self, step: int) -> list[float]:
-        """Optimizer step `step` (0-based) of every member; returns their losses (cross-entropy)."""
+    def train_step(self, step: int) -> None:
+        """Optimizer step `step` (0-based) of every member; on a log step, reads their losses
+        (cross-entropy) and shows progress with their mean."""
         begun = [t.begin_step(step) for t in self.members]
-        totals = self.forward_backward_step(torch.stack([batch for _, batch in begun]))
-        losses = []
+        batch = torch.stack([batch for _, batch in begun])
+        totals = eager_if_compile_fails(self.first.compiled, lambda: self.forward_backward_step(batch),
+                                        self.compile_failed)
+        for i, trainer in enumerate(self.members):
+            trainer.end_step(step, totals[i])
+        if self.progress.due(step + 1):
+            self.read_losses()
+            elapsed = max(time.perf_counter() - self.started, 1e-9)
+            tokens = (step + 1 - self.start_step) * self.first.tokens_per_step * len(self.members)
+            mean = sum(t.curve[-1][1] for t in self.members) / len(self.members)
+            self.progress.update(step, mean, begun[0][0], tokens / elapsed)
+
+    def read_losses(self) -> None:
+        """Every member's unread losses into its curve; one that is not finite stops the pack, naming the member."""
         for i, trainer in enumerate(self.members):
             try:
-                losses.append(trainer.end_step(step, totals[i]))
+                trainer.read_losses()
             except JobError as err:
                 raise JobError(f"pack member {i} ({trainer.job.output}): {err}") from None
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        tokens = (step + 1 - self.start_step) * self.first.tokens_per_step * len(self.members)
-        self.progress.update(step, sum(losses) / len(losses), begun[0][0], tokens / elapsed)
-        return losses
+
+    def compile_failed(self, reason: str) -> None:
+        """As `Trainer.compile_failed`, for every member: the pack steps eagerly from here on."""
+        self.first.compile_failed(reason)  # the warning, once
+        for trainer in self.members:
+            trainer.compiled = False
+            trainer.optimizer.zero_grad(set_to_none=True)
+        self.net = self.stacked
 
     def forward_backward_step(self, batch: torch.Tensor) -> torch.Tensor:
         """Forward and backward of every member over the micro-batches of its rows of `batch`
@@ -123,7 +142,7 @@ class PackTrainer:
 def train_pack(job: PackJob, on_step: PackStepCallback | None = None) -> list[dict[str, Any]]:
     """Run (or resume) the pack; returns each member's metrics, also written to its metrics.json.
 
-    `on_step(done, losses)` is called after every step (and its checkpoints); whatever it raises
+    `on_step(done)` is called after every step (and its checkpoints); whatever it raises
     ends the run there, with no further checkpoint or output, as a kill would."""
     trainer = PackTrainer(job)
     trainer.resume()

@@ -39,7 +39,7 @@ from mixc.atomic import write_json
 from mixc.jobfile import JobError
 from mixc.jobs import TrainJob
 from mixc.runtime import checkpoint, evaluate
-from mixc.runtime.device import autocast, device_for, init_distributed
+from mixc.runtime.device import autocast, device_for, eager_if_compile_fails, init_distributed, to_device
 from mixc.runtime.export import HF_ADAPTERS, export_hf, save_native
 from mixc.runtime.models import ModelConfig, RouterConfig, Transformer
 from mixc.runtime.sampler import MixtureSampler
@@ -80,6 +80,10 @@ class Progress:
         self.total, self.every, self.enabled, self.stream = total, every, enabled, sys.stderr
         self.tty = enabled and self.stream.isatty()
 
+    def due(self, done: int) -> bool:
+        """Whether the step that makes `done` steps is a log step (the losses are read then)."""
+        return done % self.every == 0 or done == self.total
+
     def say(self, message: str) -> None:
         if self.enabled:
             self.stream.write(("\n" if self.tty else "") + message + "\n")
@@ -89,13 +93,15 @@ class Progress:
         if not self.enabled:
             return
         done = step + 1
+        if not self.due(done):
+            return
         if self.tty:
             width = 30
             filled = width * done // self.total
             bar = "#" * filled + "." * (width - filled)
             self.stream.write(f"\r[{bar}] {done}/{self.total} loss {loss:.4f} lr {lr:.2e} {tokens_per_s:,.0f} tok/s")
             self.stream.flush()
-        elif done % self.every == 0 or done == self.total:
+        else:
             self.stream.write(f"step {done}/{self.total} loss {loss:.4f} lr {lr:.3e} {tokens_per_s:,.0f} tok/s\n")
             self.stream.flush()
 
@@ -140,7 +146,7 @@ def build_optimizer(job: TrainJob, model: Transformer) -> torch.optim.AdamW:
     )
 
 
-StepCallback = Callable[[int, float], None]  # (steps done, that step's loss), after its checkpoint
+StepCallback = Callable[[int], None]  # steps done, after the step's checkpoint
 
 
 class Trainer:
@@ -162,11 +168,15 @@ class Trainer:
         self.sampler = MixtureSampler(job.store, job.sources, mixture_weights(job), job.model.seq_len,
                                       job.batch_size, job.seed)
         self.compiled = job.compile if job.compile is not None else self.device.type == "cuda"
-        self.net: Callable = self.model  # what the steps call: the model, compiled and/or DDP-wrapped
+        self.wrapped: torch.nn.Module = self.model  # the model, or DDP around it
+        self.net: Callable = self.model  # what the steps call: `wrapped`, compiled or not
         self.rows = job.batch_size // self.dist.world  # this process's share of every batch
         self.micro_steps = self.rows // job.micro_batch
         self.tokens_per_step = job.batch_size * job.model.seq_len
         self.start_step, self.curve, self.wall_before = 0, [], 0.0
+        # (step, loss on the device) of the steps since the losses were last read: reading one
+        # is a device sync, so that happens on log steps and checkpoints only (`read_losses`).
+        self.unread: list[tuple[int, torch.Tensor]] = []
         self.last_saved: Path | None = None
         self.started = 0.0  # perf_counter when this run's first step started
 
@@ -188,33 +198,65 @@ class Trainer:
         self.progress.say(f"resuming from {resumed.path} (step {self.start_step} of {self.job.steps})")
 
     def parallelize(self) -> None:
-        """Wrap the (resumed) model: torch.compile when asked, DDP when launched by torchrun."""
-        net = torch.compile(self.model) if self.compiled else self.model
+        """Wrap the (resumed) model: DDP when launched by torchrun, then torch.compile when asked.
+        In that order, compile sees DDP's gradient buckets and splits the graph at them, so each
+        bucket's all-reduce overlaps the rest of the backward (DDP inside a compiled module
+        would reduce only after the whole compiled backward)."""
         if self.dist.world > 1:
-            net = DistributedDataParallel(net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.net = net
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.wrapped = DistributedDataParallel(self.model, device_ids=ids)
+        self.net = torch.compile(self.wrapped) if self.compiled else self.wrapped
+
+    def compile_failed(self, reason: str) -> None:
+        """torch.compile could not build: train eagerly from here on, with a warning; the failed
+        step's partial gradients are dropped (the step is taken again)."""
+        self.progress.say(f"warning: torch.compile failed ({reason}); training eagerly, which is slower. "
+                          "Install a C++ compiler (and Triton on GPUs), or set compile: false in the recipe")
+        self.compiled = False
+        self.optimizer.zero_grad(set_to_none=True)
+        self.net = self.wrapped
 
     def train(self, on_step: StepCallback | None = None) -> None:
         """Every remaining step: train_step, a checkpoint when one is due, then `on_step`."""
         job = self.job
         self.started = time.perf_counter()
         for step in range(self.start_step, job.steps):
-            loss = self.train_step(step)
+            self.train_step(step)
             done = step + 1
-            if self.dist.main and (done % job.checkpoint_every == 0 or done == job.steps):
-                self.save_checkpoint(done)
+            if done % job.checkpoint_every == 0 or done == job.steps:
+                self.read_losses()  # every process: a loss that is not finite stops them all here
+                if self.dist.main:
+                    self.save_checkpoint(done)
             if on_step is not None:
-                on_step(done, loss)
+                on_step(done)
+        self.read_losses()
         self.progress.close()
 
-    def train_step(self, step: int) -> float:
-        """Optimizer step `step` (0-based) on this process's rows of the step's batch; returns the
-        loss (cross-entropy) averaged over all processes. A loss that is not finite stops the job."""
+    def train_step(self, step: int) -> None:
+        """Optimizer step `step` (0-based) on this process's rows of the step's batch; on a log
+        step, reads the losses (cross-entropy, averaged over all processes) and shows progress."""
         lr, batch = self.begin_step(step)
-        loss = self.end_step(step, self.forward_backward_step(batch))
-        elapsed = time.perf_counter() - self.started
-        self.progress.update(step, loss, lr, (step + 1 - self.start_step) * self.tokens_per_step / max(elapsed, 1e-9))
-        return loss
+        total = eager_if_compile_fails(self.compiled, lambda: self.forward_backward_step(batch), self.compile_failed)
+        self.end_step(step, total)
+        if self.progress.due(step + 1):
+            self.read_losses()
+            elapsed = time.perf_counter() - self.started
+            tokens = (step + 1 - self.start_step) * self.tokens_per_step
+            self.progress.update(step, self.curve[-1][1], lr, tokens / max(elapsed, 1e-9))
+
+    def read_losses(self) -> None:
+        """Move the unread losses into the curve, with one device sync; a loss that is not finite
+        stops the job, naming its step (the steps after it were taken, but no checkpoint is
+        written from them: saving reads the losses first)."""
+        if not self.unread:
+            return
+        losses = torch.stack([loss for _, loss in self.unread]).tolist()
+        steps = [step for step, _ in self.unread]
+        self.unread = []
+        for step, loss in zip(steps, losses):
+            if not math.isfinite(loss):
+                raise JobError(f"loss is {loss} at step {step}; stopping ({kept_message(self.last_saved)})")
+            self.curve.append([step, loss])
 
     def begin_step(self, step: int) -> tuple[float, torch.Tensor]:
         """Set step `step`'s learning rate; return it and this process's rows of the step's batch."""
@@ -222,23 +264,19 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         rows = slice(self.dist.rank * self.rows, (self.dist.rank + 1) * self.rows)
-        return lr, torch.from_numpy(self.sampler.batch(step)[rows]).to(self.device)
+        return lr, to_device(torch.from_numpy(self.sampler.batch(step)[rows]), self.device)
 
-    def end_step(self, step: int, total: torch.Tensor) -> float:
+    def end_step(self, step: int, total: torch.Tensor) -> None:
         """After step `step`'s backward, with `total` its cross-entropy on this process: clip,
-        average over processes, check the loss, take the optimizer step; returns the loss."""
+        average over processes, take the optimizer step, keep the loss unread (no device sync)."""
         if self.job.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.job.grad_clip)
         if self.dist.world > 1:
             torch.distributed.all_reduce(total)
             total /= self.dist.world
-        loss = total.item()
-        if not math.isfinite(loss):
-            raise JobError(f"loss is {loss} at step {step + 1}; stopping ({kept_message(self.last_saved)})")
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.curve.append([step + 1, loss])
-        return loss
+        self.unread.append((step + 1, total))
 
     def forward_backward_step(self, batch: torch.Tensor) -> torch.Tensor:
         """Forward and backward over the micro-batches of `batch` [rows, seq_len + 1], gradients
@@ -310,7 +348,7 @@ class Trainer:
 def train(job: TrainJob, on_step: StepCallback | None = None) -> dict[str, Any]:
     """Run (or resume) the job; returns the metrics also written to `<output>/metrics.json`.
 
-    `on_step(done, loss)` is called after every step (and its checkpoint, when one was due);
+    `on_step(done)` is called after every step (and its checkpoint, when one was due);
     whatever it raises ends the run there, with no further checkpoint or output, as a kill would."""
     trainer = Trainer(job)
     trainer.resume()

@@ -82,7 +82,7 @@ class Stop(Exception):
 
 
 def stop_after(step: int):
-    def on_step(done: int, losses: list[float]) -> None:
+    def on_step(done: int) -> None:
         if done == step:
             raise Stop(f"stopped after step {done}")
     return on_step

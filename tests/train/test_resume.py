@@ -27,7 +27,7 @@ class Stop(Exception):
     """Raised from an `on_step` callback: ends the run abruptly, as a kill at that point would."""
 
 
-def stop_after_step_7(done: int, loss: float) -> None:
+def stop_after_step_7(done: int) -> None:
     if done == 7:
         raise Stop(f"stopped after step {done}")
 

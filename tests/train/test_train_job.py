@@ -72,8 +72,8 @@ def test_progress_bar_on_a_terminal(monkeypatch):
     for step in range(4):
         bar.update(step, 2.5 - step / 10, 1e-3, 1000.0)
     bar.close()
-    frames = term.getvalue().split("\r")[1:]
-    assert len(frames) == 4 and frames[0].startswith("[" + "#" * 7 + "." * 23 + "] 1/4 loss 2.5000")
+    frames = term.getvalue().split("\r")[1:]  # a frame on each log step only: the losses are read then
+    assert len(frames) == 2 and frames[0].startswith("[" + "#" * 15 + "." * 15 + "] 2/4 loss 2.4000")
     assert frames[-1].startswith("[" + "#" * 30 + "] 4/4 loss 2.2000") and frames[-1].endswith("\n")
 
 
@@ -101,9 +101,45 @@ def test_evaluation_logits_are_fp32_under_bf16_autocast():
     windows = torch.randint(0, 3000, (4, 33))
     bf16 = torch.autocast("cpu", dtype=torch.bfloat16)
     with torch.no_grad():
-        loss = window_loss(model, windows, bf16)
+        loss = window_loss(model, windows, bf16).item()
         with bf16:
             h, _ = model.hidden(windows[:, :-1])
             rounded = model(windows[:, :-1], windows[:, 1:]).ce.item()
         exact = linear_cross_entropy(h.float().flatten(0, 1), model.head.weight, windows[:, 1:].flatten()).item()
     assert loss == exact and loss != rounded
+
+
+def test_a_compile_that_cannot_build_falls_back_to_eager(store, tmp_path, capsys):
+    """No working C++ compiler (as on a node without one): torch.compile fails at the first step;
+    the job warns, trains eagerly and computes exactly what an eager job does."""
+    import torch._inductor.config
+
+    eager = tmp_path / "eager"
+    assert run_job(tmp_path, train_job(store, eager, steps=4, eval_tokens=0), "eager.json") == 0
+    out = tmp_path / "compiled"
+    with torch._inductor.config.patch({"cpp.cxx": ("/nonexistent/c++",)}):
+        assert run_job(tmp_path, train_job(store, out, steps=4, eval_tokens=0, compile=True)) == 0
+    err = capsys.readouterr().err
+    assert "warning: torch.compile failed (" in err and "training eagerly" in err and "compile: false" in err
+    metrics = _metrics(out)
+    assert metrics["compiled"] is False
+    assert metrics["loss_curve"] == _metrics(eager)["loss_curve"]
+
+
+def test_losses_read_on_log_steps_still_name_the_first_bad_step(store, tmp_path, capsys):
+    """Losses stay on the device until a log step (no sync every step); a loss that is not
+    finite is still reported with its own step, the same one a job reading every step names."""
+    import re
+
+    bad = dict(lr=1e30, min_lr=0.0, warmup_steps=0, schedule="constant", grad_clip=None, checkpoint_every=100,
+               eval_tokens=0)
+    named = {}
+    for every in (1, 4):
+        out = tmp_path / f"every-{every}"
+        assert run_job(tmp_path, train_job(store, out, log_every=every, **bad), f"{every}.json") == 1
+        err = capsys.readouterr().err
+        found = re.search(r"loss is (nan|inf) at step (\d+); stopping \(no checkpoint had been written\)", err)
+        assert found, err
+        named[every] = int(found.group(2))
+        assert not (out / "metrics.json").exists()
+    assert named[4] == named[1] and named[1] % 4  # found between log steps
