@@ -135,6 +135,18 @@ class AioliControl:
     step_size: float  # eta of the exponentiated-gradient update p <- p * exp(eta * sum_i A_ij)
     eval_tokens: int  # predicted tokens per source of each loss measurement (fixed training windows)
 
+    def layout(self, steps: int, sources: int) -> tuple[int, int]:
+        """(steps of a round, steps of a probe) in a run of `steps` over `sources`: the first
+        learn_fraction of a round goes to its sweeps x sources probes, each at least one step;
+        the last round also takes the steps left over."""
+        round_steps = steps // self.rounds
+        return round_steps, max(1, int(self.learn_fraction * round_steps) // (self.sweeps * sources))
+
+    def fits(self, steps: int, sources: int) -> bool:
+        """Whether every round holds its probes and still trains on what they found."""
+        round_steps, probe = self.layout(steps, sources)
+        return probe * self.sweeps * sources < round_steps
+
 
 @dataclass(frozen=True)
 class MixtureControl:
@@ -175,10 +187,9 @@ def _check_control(control: MixtureControl, steps: int, sources: int) -> None:
             raise FieldError("control.aioli", "rounds, sweeps and eval_tokens must be >= 1")
         if not 0 < a.learn_fraction < 1 or not 0 <= a.smoothing < 1 or a.step_size <= 0:
             raise FieldError("control.aioli", "need learn_fraction in (0, 1), smoothing in [0, 1), step_size > 0")
-        learn = a.rounds * a.sweeps * sources
-        if learn > steps * a.learn_fraction:
-            raise FieldError("control.aioli", f"{a.rounds} rounds x {a.sweeps} sweeps x {sources} sources need "
-                             f"{learn} probe steps, more than learn_fraction x steps = {steps * a.learn_fraction:g}")
+        if not a.fits(steps, sources):
+            raise FieldError("control.aioli", f"{steps} steps in {a.rounds} rounds cannot hold {a.sweeps} sweep(s) "
+                             f"of {sources} probes a round and still train on what they found")
 
 
 # ---- runtime kinds -------------------------------------------------------------------

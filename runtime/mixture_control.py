@@ -176,14 +176,11 @@ class Aioli(Controller):
         n = len(self.start)
         self.config, self.n = config, n
         self.p = self.start.copy()
-        self.round_steps = steps // config.rounds
-        probes = config.sweeps * n
-        self.interval = max(1, int(config.learn_fraction * self.round_steps) // probes)
-        self.probe_steps = self.interval * probes
-        if self.probe_steps >= self.round_steps:
-            raise JobError(f"aioli: a round of {self.round_steps} steps cannot hold {probes} probes of "
-                           f"{self.interval} step(s) and still train on what they found; give fewer rounds or "
-                           "sweeps, or more steps")
+        if not config.fits(steps, n):
+            raise JobError(f"aioli: {steps} steps in {config.rounds} rounds cannot hold {config.sweeps * n} probes "
+                           "a round and still train on what they found; give fewer rounds or sweeps, or more steps")
+        self.round_steps, self.interval = config.layout(steps, n)
+        self.probe_steps = self.interval * config.sweeps * n
         # The order the sources are probed in, sweep by sweep and round by round: a function of the seed.
         rng = np.random.default_rng([seed, 2])
         self.order = [np.concatenate([rng.permutation(n) for _ in range(config.sweeps)])

@@ -102,9 +102,27 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """`20%: mixture`: from this share of the run's steps on, train on `mixture`."""
+
+    start: Number
+    mixture: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Phases:
+    """`phases { 0%: natural, 80%: mixture(...) }` inside a train recipe."""
+
+    items: tuple[Phase, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class Block:
     entries: tuple[Entry, ...]
     span: Span
+    phases: tuple[Phases, ...] = ()  # as written (a second one is the checker's to report)
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ from typing import Callable, Iterable, Sequence
 from mixc.shape import default_ffn_hidden, problems as shape_problems
 from mixc.spec import ast
 from mixc.spec.diagnostics import Diagnostic, Note, sort_key
-from mixc.spec.experiment import (DESIGNS, DEVICES, LAWS, PRIORS, SCHEDULES, SEARCH_METHODS, BaselineSpec,
-                                  BudgetSpec, ConstraintSpec, DataSpec, Experiment, ModelSpec, ObjectiveSpec,
-                                  ObjectiveTerm, RecipeSpec, SearchSpec, TokenizerSpec)
+from mixc.spec.experiment import (APPLY, DESIGNS, DEVICES, LAWS, ONLINE_METHODS, PRIORS, SCHEDULES, SEARCH_METHODS,
+                                  BaselineSpec, BudgetSpec, ConstraintSpec, DataSpec, Experiment, ModelSpec,
+                                  ObjectiveSpec, ObjectiveTerm, OnlineSpec, PhaseSpec, RecipeSpec, SearchSpec,
+                                  TokenizerSpec)
 from mixc.spec.fields import Field, Read, did_you_mean, describe, number_of, read_fields, read_value
 from mixc.spec.load import Loaded
 
@@ -78,6 +79,30 @@ SEARCH = {
     "pack": Field("int", 0, min=0, max=1024, doc="proxy runs trained together in one job; 0: chosen for the device"),
 }
 
+# DoReMi's defaults are its paper's (Xie et al. 2023): step size 1, smoothing 1e-3, a uniform reference.
+DOREMI = {
+    "reference": Field("ref", doc="the recipe of the reference model, trained on the prior"),
+    "proxy": Field("ref", doc="the recipe of the proxy run that learns the weights against the reference"),
+    "prior": Field("choice", "uniform", choices=PRIORS,
+                   doc="the reference's mixture, which the proxy's batches are drawn from"),
+    "step_size": Field("float", 1.0, **POSITIVE, max=1000),
+    "smoothing": Field("fraction", 1e-3, min=0, max=1, open_max=True, doc="uniform mixed into the weights each step"),
+    "apply": Field("choice", "weights", choices=APPLY),
+}
+AIOLI = {
+    "proxy": Field("ref", doc="the recipe of the proxy run that learns the weights"),
+    "prior": Field("choice", "uniform", choices=PRIORS, doc="the starting mixture"),
+    "rounds": Field("int", 4, min=1, max=10000),
+    "learn_fraction": Field("fraction", 0.2, min=0, max=1, open_min=True, open_max=True,
+                            doc="the share of each round spent probing the sources"),
+    "sweeps": Field("int", 1, min=1, max=1000),
+    "smoothing": Field("fraction", 0.1, min=0, max=1, open_max=True, doc="uniform mixed into each probe"),
+    "step_size": Field("float", 1.0, **POSITIVE, max=1000),
+    "eval_tokens": Field("int", 4096, **POSITIVE, doc="tokens per source of each loss measurement"),
+    "apply": Field("choice", "online", choices=APPLY),
+}
+SEARCHES = {"regmix": SEARCH, "doremi": DOREMI, "aioli": AIOLI}
+
 BUDGET = {
     "device": Field("choice", "cpu", choices=DEVICES),
     "hours": Field("float", **POSITIVE),
@@ -101,6 +126,9 @@ OBJECTIVE_FORMS = ("minimize loss(a) + 2 * loss(b), or minimize max(loss(a), los
                    "add `+ 0.1 * kl(natural)` to stay near a prior")
 CONSTRAINT_FORMS = ("e.g. weight(code) <= 40%, epochs(legal) <= 2, weight(code) <= 2 * weight(docs), "
                     "10% <= weight(email) <= 30%")
+
+PHASE_FORMS = ("phases { 0%: chosen, 80%: mixture(code: 50%, literature: 50%) }: each phase from a share "
+               "of the steps on, the first at 0%, on chosen (the search's mixture), natural, uniform or a mixture")
 
 # A side of a constraint: ({(quantity, source): coef}, constant, the literal numbers written in it).
 _Linear = tuple[dict[tuple[str, str], float], float, list[ast.Number]]
@@ -293,13 +321,57 @@ class _Checker:
     def recipe(self, r: ast.Recipe, scope: _Scope) -> RecipeSpec | None:
         read = read_fields([(e.key, e.value) for e in r.body.entries], RECIPE, f"train {r.name.id}", r.span, self.diags)
         v = read.values
+        phases = self.phases(r, scope)
         if "model" in read.spans and not self.ref(v["model"], read.spans["model"], scope.models, "model") or not read.ok:
             return None
         if v["batch"] % v["accumulate"]:
             self.error("E026", f"batch {v['batch']} is not divisible by accumulate {v['accumulate']}",
                        read.spans.get("accumulate", r.span), help="each accumulation step takes batch / accumulate sequences")
             return None
-        return RecipeSpec(name=r.name.id, span=r.span, **v)
+        return RecipeSpec(name=r.name.id, span=r.span, phases=phases or (), **v) if phases is not None else None
+
+    def phases(self, r: ast.Recipe, scope: _Scope) -> tuple[PhaseSpec, ...] | None:
+        """`phases { 0%: natural, 80%: mixture(...) }`: starts rising from 0% and below 100%, each
+        mixture `chosen`, `natural`, `uniform` or a fixed one. None when one was reported."""
+        for extra in r.body.phases[1:]:
+            self.error("E020", f"train {r.name.id} has two `phases` blocks", extra.span,
+                       notes=[Note("first given here", r.body.phases[0].span)], help="keep one of them")
+            return None
+        if not r.body.phases:
+            return ()
+        block, out = r.body.phases[0], []
+        if not block.items:
+            self.error("E023", "`phases` needs at least one phase", block.span, help=PHASE_FORMS)
+            return None
+        for i, p in enumerate(block.items):
+            start = read_value("phase start", Field("fraction", min=0, max=1, open_max=True), p.start, self.diags)
+            if start is None:
+                return None
+            if i == 0 and start != 0:
+                self.error("E026", f"the first phase starts at 0%, not {p.start.text}", p.start.span, help=PHASE_FORMS)
+                return None
+            if out and start <= out[-1].start:
+                self.error("E026", f"phase starts must rise: {p.start.text} comes after "
+                           f"{block.items[i - 1].start.text}", p.start.span, help=PHASE_FORMS)
+                return None
+            mixture = self.phase_mixture(p.mixture, scope)
+            if mixture is None:
+                return None
+            out.append(PhaseSpec(float(start), mixture[0], mixture[1], p.span))
+        return tuple(out)
+
+    def phase_mixture(self, e: ast.Expr, scope: _Scope) -> tuple[str, tuple | None] | None:
+        if isinstance(e, ast.Name) and e.id in (*PRIORS, "chosen"):
+            return e.id, None
+        if isinstance(e, ast.Call) and e.func.id == "mixture" and not e.args and e.kwargs:
+            fixed = self.fixed_mixture(e, "fixed", scope)
+            return ("fixed", fixed.weights) if fixed is not None else None
+        if isinstance(e, ast.Name):
+            self.error("E021", f"unknown mixture `{e.id}` in a phase", e.span,
+                       help=did_you_mean(e.id, (*PRIORS, "chosen")) or PHASE_FORMS)
+        else:
+            self.error("E024", f"a phase trains on a mixture, got {describe(e)}", e.span, help=PHASE_FORMS)
+        return None
 
     # ---- search, final, budget -------------------------------------------------------
 
@@ -308,14 +380,27 @@ class _Checker:
             self.error("E028", f"unknown search method `{s.method.id}`", s.method.span,
                        help=did_you_mean(s.method.id, SEARCH_METHODS) or f"one of: {', '.join(SEARCH_METHODS)}")
             return None
-        read = read_fields([(x.key, x.value) for x in s.body.entries], SEARCH, f"search {s.method.id}", s.span, self.diags)
-        if "train" not in read.spans or not self.ref(read.values["train"], read.spans["train"], scope.recipes, "train recipe") \
-                or not read.ok:
-            return None
+        for p in s.body.phases:
+            self.error("E022", "`phases` belong in a train recipe, not in a search", p.span,
+                       help="put them in the final recipe: train NAME { ..., phases { 0%: chosen, 80%: ... } }")
+        method = s.method.id
+        read = read_fields([(x.key, x.value) for x in s.body.entries], SEARCHES[method], f"search {method}", s.span,
+                           self.diags)
         v = read.values
-        runs_span = next(x.span for x in s.body.entries if x.key.id == "runs")
-        return SearchSpec(s.method.id, v["runs"], v["train"], v["law"], v["prior"], v["design"], v["extrapolate"],
-                          v["pack"], s.span, runs_span)
+        recipes = [k for k in ("train", "proxy", "reference") if k in SEARCHES[method]]
+        found = [k in read.spans and self.ref(v[k], read.spans[k], scope.recipes, "train recipe") for k in recipes]
+        if not all(found) or not read.ok or s.body.phases:
+            return None
+        if method == "regmix":
+            runs_span = next(x.span for x in s.body.entries if x.key.id == "runs")
+            return SearchSpec(method, v["runs"], v["train"], v["law"], v["prior"], v["design"], v["extrapolate"],
+                              v["pack"], s.span, runs_span)
+        aioli = method == "aioli"
+        online = OnlineSpec(reference=v.get("reference"), apply=v["apply"], step_size=v["step_size"],
+                            smoothing=v["smoothing"], rounds=v.get("rounds", 1), learn_fraction=v.get("learn_fraction", 0.0),
+                            sweeps=v.get("sweeps", 1), eval_tokens=v.get("eval_tokens", 0))
+        rounds_span = next((x.span for x in s.body.entries if x.key.id == "rounds"), s.span) if aioli else s.span
+        return SearchSpec(method, 0, v["proxy"], "auto", v["prior"], "dirichlet", False, 1, s.span, rounds_span, online)
 
     def final(self, f: ast.Final, scope: _Scope) -> str | None:
         return f.recipe.id if self.ref(f.recipe.id, f.recipe.span, scope.recipes, "train recipe") else None
@@ -598,6 +683,8 @@ class _Checker:
         budget_stmt = self.single(_statements(e, ast.Budget), "a budget")
         budget = self.budget(budget_stmt) if budget_stmt else None
         self.needs_search(search_stmt, objective_stmt, final_stmt, blocks)
+        self.online_rules(search, objective_stmt, blocks, recipes, final, models)
+        self.phase_rules(search, search_stmt is not None, recipes, final)
         self.needs_final(_statements(e, ast.Validate), final_stmt)
         if search is not None and final is not None:
             self.final_size(final_stmt, search.recipe, final, recipes, models)
@@ -616,7 +703,7 @@ class _Checker:
     def needs_search(self, search: ast.Search | None, objective: ast.Objective | None, final: ast.Final | None,
                      constraints: list[ast.Constraints]) -> None:
         """A search and an objective come together; `final` and constraints apply to a search."""
-        if search is not None and objective is None:
+        if search is not None and objective is None and search.method.id not in ONLINE_METHODS:
             self.error("E030", "a search needs an objective", search.method.span,
                        help="add one, e.g. `minimize loss(literature) + loss(code)`")
         if search is not None:
@@ -628,6 +715,49 @@ class _Checker:
         for c in constraints:
             self.error("E030", "constraints need a search to apply to", c.span,
                        help="add `search regmix { runs: 16, train: <recipe> }`")
+
+    def online_rules(self, search: SearchSpec | None, objective: ast.Objective | None, constraints: list[ast.Constraints],
+                     recipes: list[RecipeSpec | None], final: str | None, models: list[ModelSpec | None]) -> None:
+        """DoReMi and Aioli set their own objective and take no constraints; DoReMi's reference
+        scores the proxy's windows, so its context is at least the proxy's."""
+        if search is None or search.online is None:
+            return
+        why = {"doremi": "search doremi minimises the worst excess loss over the sources",
+               "aioli": "search aioli minimises the average loss over the sources"}[search.method]
+        if objective is not None:
+            self.error("E034", f"{why}: an objective does not apply", objective.span,
+                       help="remove `minimize ...`, or use search regmix")
+        for c in constraints:
+            self.error("E034", f"{why}: constraints do not apply", c.span,
+                       help="remove `subject to { ... }`, or use search regmix")
+        by_name = {r.name: r for r in recipes if r is not None}
+        seq = {m.name: m.seq_len for m in models if m is not None}
+        ref, proxy = by_name.get(search.online.reference or ""), by_name.get(search.recipe)
+        if ref is not None and proxy is not None and seq.get(ref.model, 0) < seq.get(proxy.model, 0):
+            self.error("E026", f"the reference model `{ref.model}` has seq_len {seq[ref.model]}, shorter than the "
+                       f"proxy's ({seq[proxy.model]}): it cannot score the proxy's windows", search.span,
+                       help="give the reference recipe a model with at least the proxy's seq_len")
+
+    def phase_rules(self, search: SearchSpec | None, searched: bool, recipes: list[RecipeSpec | None],
+                    final: str | None) -> None:
+        """Phases shape a measured run's mixture: not a search's own runs', not an online run's,
+        and `chosen` needs a search to choose it."""
+        own = {search.recipe, search.online.reference if search.online else None} if search else set()
+        online_final = search is not None and search.online is not None and search.online.apply == "online"
+        for r in recipes:
+            if r is None or not r.phases:
+                continue
+            span = r.phases[0].span
+            if r.name in own:
+                self.error("E034", f"train {r.name} is the search's own recipe: its runs train on the mixtures the "
+                           "search gives them, not on phases", span, help="put the phases in the final recipe")
+            elif online_final and r.name == final:
+                self.error("E034", f"search {search.method} with `apply: online` moves the final run's mixture "
+                           "itself: phases do not apply", span, help="use `apply: weights`, or remove the phases")
+            chosen = next((p for p in r.phases if p.mixture == "chosen"), None)
+            if chosen is not None and not searched:
+                self.error("E030", "a phase on `chosen` needs a search to choose the mixture", chosen.span,
+                           help="add a search, or name a fixed mixture")
 
     def needs_final(self, validate: list[ast.Validate], final: ast.Final | None) -> None:
         """`validate` trains baselines with the final recipe: there must be one."""
@@ -660,7 +790,8 @@ class _Checker:
                            help="use it in a recipe (`model: ...`) or remove it")
         used_recipes = {final.recipe.id} if final is not None else set()
         if search is not None:
-            used_recipes |= {x.value.id for x in search.body.entries if x.key.id == "train" and isinstance(x.value, ast.Name)}
+            used_recipes |= {x.value.id for x in search.body.entries
+                             if x.key.id in ("train", "proxy", "reference") and isinstance(x.value, ast.Name)}
         for name, r in scope.recipes.items():
             if name not in used_recipes and r.span.file == e.span.file:
                 self.error("W001", f"train recipe `{name}` is not used by the search or `final`", r.name.span,

@@ -46,6 +46,7 @@ CODES: dict[str, str] = {
     "E031": "bad objective",
     "E032": "bad constraint",
     "E033": "experiment inside an imported file",
+    "E034": "does not apply with this search",
     "W001": "unused definition",
     "W002": "the final recipe trains on less than a proxy",
     # From the compiler: `mixc build` (E101, E105) and the hooks `mixc check` runs (E102, E103, E104, E106).

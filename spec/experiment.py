@@ -17,7 +17,9 @@ from mixc.spec.ast import Span
 # (tests/spec/test_catalogue.py holds them together).
 DEVICES = ("cpu", "a100", "h100", "h200")
 LAWS = ("auto", "linear", "loglinear", "powerlaw", "powerlaw_tied", "lightgbm", "gp", "bimix", "quadratic")
-SEARCH_METHODS = ("regmix",)
+SEARCH_METHODS = ("regmix", "doremi", "aioli")
+ONLINE_METHODS = ("doremi", "aioli")  # searches that adapt the mixture while a run trains
+APPLY = ("weights", "online")  # an online search's result: its average weights, or its controller in the run
 SCHEDULES = ("constant", "cosine")
 PRIORS = ("natural", "uniform")
 DESIGNS = ("dirichlet", "spacefilling")
@@ -86,6 +88,31 @@ class RecipeSpec:
     accumulate: int  # gradient accumulation steps; `batch` is per optimizer step
     eval_tokens: int  # per evaluation set
     span: Span
+    phases: tuple["PhaseSpec", ...] = ()  # a mixture that changes over the run; empty: the run's own
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """From `start` (a share of the run's steps) on, train on `mixture`."""
+
+    start: float
+    mixture: str  # "chosen" (the search's result), "natural", "uniform", or "fixed" (its `weights`)
+    weights: tuple[tuple[str, float], ...] | None  # fixed only
+    span: Span
+
+
+@dataclass(frozen=True)
+class OnlineSpec:
+    """An online search's parameters (`search doremi { ... }`, `search aioli { ... }`)."""
+
+    reference: str | None  # doremi: the reference model's recipe; aioli: None
+    apply: str  # "weights": runs train on the learned average; "online": the chosen runs adapt themselves
+    step_size: float  # eta of the exponentiated-gradient update
+    smoothing: float  # doremi: c, uniform mixed into the weights; aioli: epsilon, uniform in each probe
+    rounds: int  # aioli: T
+    learn_fraction: float  # aioli: delta, the share of each round spent probing
+    sweeps: int  # aioli: k, probes of every source in a round
+    eval_tokens: int  # aioli: predicted tokens per source of each loss measurement
 
 
 @dataclass(frozen=True)
@@ -99,7 +126,8 @@ class SearchSpec:
     extrapolate: bool  # let the solve leave the range of weights the proxy runs covered
     pack: int  # proxy runs trained together in one job (runtime kind `pack`); 0: chosen for the device
     span: Span
-    runs_span: Span  # the `runs:` entry, where errors about the number of runs point
+    runs_span: Span  # the `runs:` entry (aioli: `rounds:`), where errors about the number of runs point
+    online: OnlineSpec | None = None  # doremi and aioli; None for regmix (runs is then 0)
 
 
 @dataclass(frozen=True)

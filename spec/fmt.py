@@ -40,10 +40,23 @@ def expr_text(e: ast.Expr) -> str:
     raise TypeError(f"not an expression: {e!r}")
 
 
+def _items(block: ast.Block) -> list[ast.Entry | ast.Phases]:
+    """A block's entries and phases blocks, in the order written."""
+    return sorted((*block.entries, *block.phases), key=lambda x: (x.span.line, x.span.col))
+
+
+def _phases_inline(p: ast.Phases) -> str:
+    return "phases " + ("{ " + ", ".join(f"{x.start.text}: {expr_text(x.mixture)}" for x in p.items) + " }"
+                        if p.items else "{}")
+
+
+def _item_inline(x: ast.Entry | ast.Phases) -> str:
+    return _phases_inline(x) if isinstance(x, ast.Phases) else f"{x.key.id}: {expr_text(x.value)}"
+
+
 def _entries_inline(block: ast.Block) -> str:
-    if not block.entries:
-        return "{}"
-    return "{ " + ", ".join(f"{x.key.id}: {expr_text(x.value)}" for x in block.entries) + " }"
+    items = _items(block)
+    return "{ " + ", ".join(_item_inline(x) for x in items) + " }" if items else "{}"
 
 
 class _Printer:
@@ -102,15 +115,25 @@ class _Printer:
 
     # ---- blocks ------------------------------------------------------------------
 
+    def one_line(self, span: ast.Span) -> bool:
+        """A block written on one line, with no comment inside it: it stays on one line."""
+        return span.line == span.end_line and not self._comment_lines_between(span.line, span.end_line - 1) \
+            and not any(c.span.line == span.line and c.span.col < span.end_col for c in self.comments[self.next:])
+
     def block(self, head: str, block: ast.Block, span: ast.Span, depth: int) -> None:
-        one_line = block.span.line == block.span.end_line and not self._comment_lines_between(block.span.line, block.span.end_line - 1) \
-            and not any(c.span.line == block.span.line and c.span.col < block.span.end_col for c in self.comments[self.next:])
-        if one_line or not block.entries:
+        items = _items(block)
+        if self.one_line(block.span) or not items:
             self.node(span, depth, [f"{head} {_entries_inline(block)}"])
             return
         self.open_block(span, depth, head)
-        for x in block.entries:
-            self.node(x.span, depth + 1, [f"{x.key.id}: {expr_text(x.value)}"])
+        for x in items:
+            if isinstance(x, ast.Phases) and x.items and not self.one_line(x.span):
+                self.open_block(x.span, depth + 1, "phases")
+                for phase in x.items:
+                    self.node(phase.span, depth + 2, [f"{phase.start.text}: {expr_text(phase.mixture)}"])
+                self.close_block(x.span, depth + 1)
+            else:
+                self.node(x.span, depth + 1, [_item_inline(x)])
         self.close_block(span, depth)
 
     def statements(self, stmts: tuple, depth: int) -> None:

@@ -27,7 +27,7 @@ MAX_DEPTH = 64  # bracket nesting; deeper is never meant and would strain recurs
 MAX_NUMBER = 1e18
 
 KEYWORDS = ("import", "experiment", "source", "eval", "model", "train", "search", "budget",
-            "minimize", "subject", "to", "final", "baselines", "validate")
+            "minimize", "subject", "to", "final", "baselines", "validate", "phases")
 SI = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9, "T": 1e12}
 ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "/": "/"}
 
@@ -273,8 +273,16 @@ class _ToAst(Transformer):
     def entry(self, meta, key, value):
         return ast.Entry(self._name(key), value, _span(meta, self.path))
 
-    def block(self, meta, *entries):
-        return ast.Block(tuple(entries), _span(meta, self.path))
+    def block(self, meta, *items):
+        entries = tuple(i for i in items if isinstance(i, ast.Entry))
+        phases = tuple(i for i in items if isinstance(i, ast.Phases))
+        return ast.Block(entries, _span(meta, self.path), phases)
+
+    def phases(self, meta, *items):
+        return ast.Phases(tuple(items), _span(meta, self.path))
+
+    def phase(self, meta, start, mixture):
+        return ast.Phase(self.number(meta, start), mixture, _span(meta, self.path))
 
     def import_stmt(self, meta, path):
         return ast.Import(self.string(meta, path), _span(meta, self.path))
