@@ -1,176 +1,161 @@
-"""report.html: the result table (with the law's figures), three inline SVG plots and every run's
-losses, from a summary (`mixc.compiler.results_summary`); no plotting library needed.
+"""report.html: one self-contained page (no network at view time) from a summary
+(`mixc.compiler.results_summary`): the result blocks, the law's cross-validation, the
+mixtures and every run as HTML tables (click a column's heading to sort), and the plots of
+`results_plots` inline as SVG.
 
-The plots: the objective predicted by the law vs measured, at proxy scale (proxy runs
-out-of-fold where the fit wrote it, the chosen mixture and baselines as mean ± sd over
-their replicates); the mixtures of the chosen mixture and the baselines; the training
-loss against tokens trained (step x batch_size x seq_len), one panel per scale. Pure:
-reads no file.
+Every figure is a `<figure class="plot" data-plot="NAME">`, so a test (or a reader's script)
+can find each one. The page's only script is the table sort, written here. Pure: reads no file.
 """
 
 from __future__ import annotations
 
 import html as htmllib
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+import re
+from typing import Any, Mapping, Sequence
 
-from mixc.compiler.results import RECIPES, result_table, run_cells
+from mixc.compiler.results import (block_cells, evaluation_text, fmt, law_text, objective_text, run_cells,
+                                   scale_title)
+from mixc.compiler.results_plots import PLOTS, mixture_rows
 
-COLOURS = {"proxy": "#999", "chosen": "#4e79a7", "baseline": "#f28e2b"}
-SOURCE_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f"]
-Point = tuple[float, float]
+CAPTIONS = {
+    "objective_scatter": "Each point is a proxy-scale run: the objective the law predicts for its mixture against "
+                         "the one measured. Proxy runs are predicted out-of-fold where the fit wrote it; the chosen "
+                         "mixture and the baselines were never fitted on (bars: ± sd over replicates).",
+    "objective_bars": "The measured objective of each mixture at each scale, mean over its replicates, with ± sd bars "
+                      "where there are two or more.",
+    "loss_heatmap": "Every run's loss on every evaluation set: the sources' held-out splits first, then any extra "
+                    "sets.",
+    "mixture_bars": "The shares of training tokens each mixture gives each source; the mixtures table below has "
+                    "every number.",
+    "loss_curves": "Training loss against tokens trained, one panel per recipe; the bold line is the moving average, "
+                   "the faint one the raw per-step loss.",
+}
+NUMBER = re.compile(r"^([-+]?\d|-$)")  # a cell that holds a figure (or `-` for none): set right
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.4}
+h1{margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+th,td{padding:.25em .7em;border-bottom:1px solid #e5e5e5;text-align:left;white-space:nowrap}td.num{text-align:right}
+th{background:#f3f5f8;cursor:pointer;user-select:none}th[data-order=asc]::after{content:" \\25B2"}
+th[data-order=desc]::after{content:" \\25BC"}tbody tr:hover{background:#fafbfd}
+figure{margin:1.2em 0}figure svg{max-width:100%;height:auto}figcaption{color:#555;font-size:.9em;max-width:60em}
+ul.notes{color:#444;font-size:.9em}.heading p{margin:.2em 0}
+"""
+SORT = """
+document.querySelectorAll("table.sortable thead th").forEach(function (th) {
+  th.addEventListener("click", function () {
+    var i = th.cellIndex;
+    var body = th.closest("table").tBodies[0];
+    var asc = th.dataset.order !== "asc";
+    th.closest("tr").querySelectorAll("th").forEach(function (h) { delete h.dataset.order; });
+    th.dataset.order = asc ? "asc" : "desc";
+    var key = function (row) {
+      var text = row.cells[i].textContent.trim(), n = parseFloat(text.replace(/[%,]/g, ""));
+      return isNaN(n) ? [1, text] : [0, n];
+    };
+    Array.from(body.rows).sort(function (a, b) {
+      var x = key(a), y = key(b);
+      var c = x[0] - y[0] || (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0);
+      return asc ? c : -c;
+    }).forEach(function (row) { body.appendChild(row); });
+  });
+});
+"""
 
 
 def _esc(text: Any) -> str:
     return htmllib.escape(str(text))
 
 
-def _axis(values: Sequence[float], lo_px: float, hi_px: float) -> Callable[[float], float]:
-    lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
-    return lambda v: lo_px + (v - lo) / span * (hi_px - lo_px)
-
-
-def _figure(caption: str, width: int, height: int, body: str) -> str:
-    return (f'<figure><figcaption>{_esc(caption)}</figcaption>'
-            f'<svg width="{width}" height="{height}">{body}</svg></figure>')
-
-
-def tokens_text(tokens: float) -> str:
-    """A token count as an axis label: 900, 12.5k, 3.2M, 1.5B tokens."""
-    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if tokens >= div:
-            return f"{tokens / div:.3g}{unit} tokens"
-    return f"{tokens:.0f} tokens"
-
-
-@dataclass(frozen=True)
-class Dot:
-    """One point of the predicted-vs-measured plot, with a vertical bar of ± sd when it has one."""
-
-    predicted: float
-    measured: float
-    sd: float | None
-    colour: str
-    tip: str
-
-
-def scatter_points(summary: Mapping[str, Any]) -> list[Dot]:
-    """At proxy scale: each proxy run, and each row of the proxy block (the chosen mixture, a
-    baseline) as the mean ± sd of its replicates."""
-    proxies = [r for r in summary["runs"] if r["role"] == "proxy" and None not in (r["predicted"], r["objective"])]
-    rows = [row for block in summary["scales"] if block["scale"] == "proxy" for row in block["rows"]
-            if None not in (row["predicted"], row["objective"]["mean"])]
-    return ([Dot(r["predicted"], r["objective"], None, COLOURS["proxy"], f"{r['name']} ({r['prediction']})")
-             for r in proxies]
-            + [Dot(row["predicted"], row["objective"]["mean"], row["objective"]["sd"], COLOURS[row["role"]],
-                   f"{row['label']} (n={row['objective']['n']})") for row in rows])
-
-
-def _svg_scatter(summary: Mapping[str, Any]) -> str:
-    points = scatter_points(summary)
-    if not points:
-        return ""
-    w, h, m = 360, 300, 40
-    allv = [d.predicted for d in points] + [d.measured + k * (d.sd or 0.0) for d in points for k in (-1, 1)]
-    sx, sy = _axis(allv, m, w - 10), _axis(allv, h - m, 10)
-    lo, hi = min(allv), max(allv)
-    parts = [f'<line x1="{sx(lo):.1f}" y1="{sy(lo):.1f}" x2="{sx(hi):.1f}" y2="{sy(hi):.1f}" stroke="#bbb"/>']
-    for d in points:
-        x, y = sx(d.predicted), sy(d.measured)
-        if d.sd:
-            parts.append(f'<line x1="{x:.1f}" y1="{sy(d.measured - d.sd):.1f}" x2="{x:.1f}" '
-                         f'y2="{sy(d.measured + d.sd):.1f}" stroke="{d.colour}"/>')
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{d.colour}"><title>{_esc(d.tip)}: predicted '
-                     f'{d.predicted:.4f}, measured {d.measured:.4f}</title></circle>')
-    parts.append(f'<text x="{w / 2}" y="{h - 8}" text-anchor="middle" font-size="11">predicted objective</text>')
-    parts.append(f'<text x="12" y="{h / 2}" font-size="11" transform="rotate(-90 12 {h / 2})">'
-                 'measured objective</text>')
-    kind = (summary["law"] or {}).get("proxy_predictions") or "-"
-    return _figure(f"objective at proxy scale, predicted by the law vs measured (grey: proxy runs, {kind}; blue: "
-                   "chosen, orange: baselines, out-of-sample, mean ± sd over replicates)", w, h, "".join(parts))
-
-
-def _svg_bars(summary: Mapping[str, Any]) -> str:
-    seen: dict[str, Mapping[str, float]] = {}
-    for r in summary["runs"]:
-        if r["role"] in ("chosen", "baseline") and r["mixture"]:
-            seen.setdefault(r["label"], r["mixture"])
-    if not seen:
-        return ""
-    sources, w, bar, gap = summary["sources"], 420, 18, 8
-    h = len(seen) * (bar + gap) + 40
-    parts = []
-    for i, (label, mix) in enumerate(seen.items()):
-        x, y = 110.0, 10 + i * (bar + gap)
-        parts.append(f'<text x="0" y="{y + 13}" font-size="11">{_esc(label[:16])}<title>{_esc(label)}</title></text>')
-        for j, s in enumerate(sources):
-            width = mix.get(s, 0.0) * (w - 120)
-            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{bar}" '
-                         f'fill="{SOURCE_COLOURS[j % len(SOURCE_COLOURS)]}"><title>{_esc(s)} {mix.get(s, 0.0):.1%}'
-                         '</title></rect>')
-            x += width
-    legend = "".join(f'<tspan fill="{SOURCE_COLOURS[j % len(SOURCE_COLOURS)]}">&#9632; {_esc(s)} </tspan>'
-                     for j, s in enumerate(sources))
-    parts.append(f'<text x="0" y="{h - 8}" font-size="11">{legend}</text>')
-    return _figure("the chosen mixture beside the baselines", w, h, "".join(parts))
-
-
-def curve_points(run: Mapping[str, Any]) -> list[Point]:
-    """A run's training loss against tokens trained: (step x tokens_per_step, loss)."""
-    per_step = run.get("tokens_per_step")
-    return [(step * per_step, loss) for step, loss in run["curve"]] if per_step else []
-
-
-def _panel(runs: Sequence[Mapping[str, Any]], scale: str, left: float, w: float, h: float) -> str:
-    """One scale's loss curves in the box [left, left + w] x [0, h], with its axes in tokens."""
-    curves = [(r, curve_points(r)) for r in runs if r["scale"] == scale]
-    curves = [(r, c) for r, c in curves if c]
-    if not curves:
-        return ""
-    m = 40
-    xs, ys = [p[0] for _, c in curves for p in c], [p[1] for _, c in curves for p in c]
-    sx, sy = _axis(xs, left + m, left + w - 10), _axis(ys, h - m, 20)
-    title = f"{scale} scale, {RECIPES[scale]}"
-    parts = [f'<text x="{left + w / 2}" y="12" text-anchor="middle" font-size="11">{_esc(title)}</text>']
-    for r, c in sorted(curves, key=lambda rc: rc[0]["role"] != "proxy"):  # proxies underneath
-        d = " ".join(f"{'M' if k == 0 else 'L'}{sx(x):.1f},{sy(y):.1f}" for k, (x, y) in enumerate(c))
-        parts.append(f'<path d="{d}" fill="none" stroke="{COLOURS[r["role"]]}"><title>{_esc(r["name"])}</title></path>')
-    for x, anchor in ((min(xs), "start"), (max(xs), "end")):
-        parts.append(f'<text x="{sx(x):.1f}" y="{h - m + 14}" text-anchor="{anchor}" font-size="10">{tokens_text(x)}'
-                     '</text>')
-    for y in (min(ys), max(ys)):
-        parts.append(f'<text x="{left + m - 4}" y="{sy(y):.1f}" text-anchor="end" font-size="10">{y:.2f}</text>')
-    parts.append(f'<text x="{left + w / 2}" y="{h - 8}" text-anchor="middle" font-size="11">'
-                 'tokens trained (step x batch size x sequence length)</text>')
-    return "".join(parts)
-
-
-def _svg_curves(summary: Mapping[str, Any]) -> str:
-    scales = [s for s in RECIPES if any(r["scale"] == s and curve_points(r) for r in summary["runs"])]
-    if not scales:
-        return ""
-    w, h = 420, 260
-    body = "".join(_panel(summary["runs"], s, i * w, w, h) for i, s in enumerate(scales))
-    return _figure("training loss (nats per token) against tokens trained, one panel per recipe (blue: chosen, "
-                   "orange: baselines, grey: proxy runs)", w * len(scales), h, body)
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A sortable HTML table of text cells."""
     head = "".join(f"<th>{_esc(c)}</th>" for c in header)
-    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    body = "".join("<tr>" + "".join(f"<td{' class=num' if NUMBER.match(c) else ''}>{_esc(c)}</td>" for c in r)
+                   + "</tr>" for r in rows)
+    return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _notes(notes: Sequence[str]) -> str:
+    return '<ul class="notes">' + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>" if notes else ""
+
+
+def law_cells(law: Mapping[str, Any] | None) -> tuple[list[str], list[list[str]]] | None:
+    """The law's cross-validation, one row per evaluation set it predicts and one for the objective."""
+    cv = (law or {}).get("cv") or {}
+    targets = dict(cv.get("targets") or {})
+    if cv.get("objective"):
+        targets["objective"] = cv["objective"]
+    if not targets:
+        return None
+    header = ["predicted", "Spearman", "Pearson", f"RMSE (nats per token)", "rank of the best run"]
+    rows = [[name, fmt(v.get("spearman"), 3), fmt(v.get("pearson"), 3), fmt(v.get("rmse")),
+             str(v.get("best_rank", "-"))] for name, v in targets.items()]
+    return header, rows
+
+
+def candidate_cells(law: Mapping[str, Any] | None) -> tuple[list[str], list[list[str]]] | None:
+    """The laws the fit compared (law.json's `candidates`), with their out-of-fold figures."""
+    candidates = (((law or {}).get("cv") or {}).get("candidates")) or {}
+    if not candidates:
+        return None
+    header = ["law", "Spearman", "RMSE (nats per token)", "effective parameters", "excess MSE", "chosen"]
+    rows = [[name, fmt(c.get("spearman"), 3), fmt(c.get("rmse")), fmt(c.get("effective_parameters"), 2),
+             fmt(c.get("excess_mse")), "yes" if name == law["law"] else ""] for name, c in candidates.items()]
+    return header, rows
+
+
+def mixture_cells(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]]] | None:
+    rows = mixture_rows(summary)
+    if not rows:
+        return None
+    header = ["source", *(label for label, _ in rows)]
+    return header, [[s, *(f"{mix.get(s, 0.0):.2%}" for _, mix in rows)] for s in summary["sources"]]
+
+
+def _section(title: str, *parts: str) -> str:
+    body = "".join(p for p in parts if p)
+    return f"<h2>{_esc(title)}</h2>{body}" if body else ""
+
+
+def _figure(name: str, svg: str | None) -> str:
+    if svg is None:
+        return ""
+    return f'<figure class="plot" data-plot="{name}">{svg}<figcaption>{_esc(CAPTIONS[name])}</figcaption></figure>'
+
+
+def _heading(summary: Mapping[str, Any]) -> str:
+    lines = [f"minimize {objective_text(summary['objective'])} (losses in nats per token)"]
+    sol = summary.get("solution")
+    if sol:
+        lines.append("mixture found: " + ", ".join(f"{s} {w:.1%}" for s, w in sol["mixture"].items()))
+        if sol.get("binding"):
+            lines.append(f"binding constraints: {', '.join(sol['binding'])}")
+    if evaluation_text(summary):
+        lines.append(evaluation_text(summary))
+    return '<div class="heading">' + "".join(f"<p>{_esc(line)}</p>" for line in lines) + "</div>"
 
 
 def html(summary: Mapping[str, Any]) -> str:
     """report.html: one self-contained page."""
+    plots = {plot.__name__: plot(summary) for plot in PLOTS}
+    blocks = []
+    for block in summary["scales"]:
+        header, rows, notes = block_cells(block, summary["law"])
+        blocks.append(_section(scale_title(block), table(header, rows), _notes(notes)))
+    if not summary["scales"]:
+        blocks.append("<p>no run has been measured</p>")
+    law, cv, candidates = law_text(summary["law"]), law_cells(summary["law"]), candidate_cells(summary["law"])
+    mixtures = mixture_cells(summary)
     body = "".join([
-        f"<h1>{_esc(summary['experiment'])}</h1>",
-        f"<pre>{_esc(result_table(summary))}</pre>",
-        _svg_scatter(summary), _svg_bars(summary), _svg_curves(summary),
-        "<h2>Runs</h2>", _table(*run_cells(summary)),
+        f"<h1>{_esc(summary['experiment'])}</h1>", _heading(summary), *blocks,
+        _figure("objective_scatter", plots["objective_scatter"]), _figure("objective_bars", plots["objective_bars"]),
+        _section("The law", f"<p>{_esc(law)}</p>" if law else "", table(*cv) if cv else "",
+                 table(*candidates) if candidates else ""),
+        _section("Mixtures", _figure("mixture_bars", plots["mixture_bars"]), table(*mixtures) if mixtures else ""),
+        _section("Losses", _figure("loss_heatmap", plots["loss_heatmap"]), _figure("loss_curves", plots["loss_curves"])),
+        _section("Runs", table(*run_cells(summary))),
     ])
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{_esc(summary['experiment'])}</title>"
-            "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}figure{display:inline-block;"
-            "margin:1em}pre{background:#f6f6f6;padding:1em}td,th{padding:0 .5em;text-align:right}</style></head>"
-            "<body>" + body + "</body></html>\n")
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{_esc(summary['experiment'])}"
+            f"</title><style>{STYLE}</style></head><body>{body}<script>{SORT}</script></body></html>\n")

@@ -5,6 +5,7 @@ atomically; computes nothing the summary does not hold.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -17,7 +18,8 @@ def write_results_store(path: Path, summary: Mapping[str, Any]) -> None:
     """A zarr v3 group: `loss` (run x eval_set), `weights` (run x source), `objective` and
     `predicted` (run), NaN where absent; coordinates `run` (names), `eval_set`, `source`, and
     along `run`: role, scale (proxy | target), replicate, mixture (its name: chosen, a
-    baseline, run3) and label. Dimension names let xarray open it as a Dataset."""
+    baseline, run3) and label. Dimension names and consolidated metadata let
+    `xarray.open_zarr` open it as a Dataset, without a warning, those along `run` as coordinates."""
     import numpy as np
     import zarr
 
@@ -37,15 +39,23 @@ def write_results_store(path: Path, summary: Mapping[str, Any]) -> None:
     }
     labels = {"eval_set": (sets, "eval_set"), "source": (sources, "source"),
               **{coord: ([r[key] for r in runs], "run") for coord, key in RUN_COORDS.items()}}
+    along_run = " ".join(["replicate", *(c for c in RUN_COORDS if c != "run")])
     root = zarr.open_group(str(path), mode="w", zarr_format=3)
     root.attrs.update({"experiment": summary["experiment"]})
     for name, (data, dims) in arrays.items():
         arr = root.create_array(name, shape=data.shape, dtype=data.dtype, dimension_names=dims,
                                 fill_value=np.nan if data.dtype.kind == "f" else 0)
         arr[...] = data
+        if name != "replicate":  # the CF attribute by which xarray makes these coordinates, not variables
+            arr.attrs["coordinates"] = along_run
     for name, (values, dim) in labels.items():
         arr = root.create_array(name, shape=(len(values),), dtype=str, dimension_names=(dim,))
         arr[...] = np.array(values, dtype=str)
+    with warnings.catch_warnings():
+        # zarr says consolidated metadata is not yet in the v3 spec; xarray.open_zarr looks for it
+        # (and warns, slower, without it), as do zarr-python's own readers.
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        zarr.consolidate_metadata(str(path))
 
 
 def run(job: ReportJob) -> None:

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
 
 from mixc.compiler.jobs.report import run as run_report
 from mixc.compiler.results import markdown, result_table, runs_text
-from mixc.compiler.results_html import curve_points, html, scatter_points, tokens_text
+from mixc.compiler.results_html import html
+from mixc.compiler.results_plots import loss_curves, scatter_points, smoothed, tokens_tick
 from mixc.compiler.results_summary import summarize
 from mixc.jobs import Objective, ObjectiveTerm, ReportJob, ReportRun
 from tests.helpers.jobs import model, train_job
@@ -171,7 +173,7 @@ def test_proxy_predictions_are_out_of_fold_when_the_fit_wrote_them(in_work):
     best = block(summary, "proxy")["best_proxy"]
     assert (best["name"], best["predicted"], best["of"]) == ("tiny_proxy2", pytest.approx(5.75), 3)
     assert summary["law"]["proxy_predictions"] == "out-of-fold" and summary["law"]["objective_fit"]["n"] == 3
-    dots = {d.tip.split(" ")[0]: d for d in scatter_points(summary)}
+    dots = {d.name: d for d in scatter_points(summary)}
     assert dots["tiny_proxy0"].predicted == pytest.approx(OOF["run0"]) and dots["tiny_proxy0"].sd is None
     assert dots["chosen"].measured == pytest.approx(5.1) and dots["chosen"].sd == pytest.approx(math.sqrt(0.02))
     table = result_table(summary)
@@ -206,16 +208,24 @@ def test_without_a_final_recipe_there_is_no_target_block(in_work):
     assert "target scale" not in result_table(summary)
 
 
+def svg_text(svg: str) -> list[str]:
+    """The texts of a matplotlib SVG (drawn as paths; each is named in a comment)."""
+    return re.findall(r"<!-- (.*?) -->", svg)
+
+
 def test_loss_curves_are_plotted_against_tokens(in_work):
     summary = summarize(workdir(in_work))
     proxy = next(r for r in summary["runs"] if r["name"] == "tiny_chosen")
-    assert proxy["tokens_per_step"] == 64 and curve_points(proxy) == [(64, 6.0), (384, 5.0), (768, 4.5)]
-    final = next(r for r in summary["runs"] if r["name"] == "tiny_final")
-    assert curve_points(final)[-1] == (2560, 4.5)
-    page = html(summary)
-    assert page.count("<svg") == 3 and "tokens trained (step x batch size x sequence length)" in page
-    assert "768 tokens</text>" in page and "2.56k tokens</text>" in page
-    assert tokens_text(3_200_000) == "3.2M tokens" and tokens_text(900) == "900 tokens"
+    assert proxy["tokens_per_step"] == 64
+    texts = svg_text(loss_curves(summary))
+    assert "tokens trained (step x batch x sequence length)" in texts and "training loss (nats per token)" in texts
+    assert "proxy scale, the search's proxy recipe" in texts and "target scale, the final recipe" in texts
+    assert {"500", "2.5k"} <= set(texts)  # the target panel's axis reaches 2,560 tokens
+    assert (tokens_tick(900), tokens_tick(1500), tokens_tick(3_200_000), tokens_tick(1.25e9)) == (
+        "900", "1.5k", "3.2M", "1.25B")
+    assert smoothed([4.0, 4.0, 4.0]) == pytest.approx([4.0, 4.0, 4.0])  # debiased: no pull toward 0
+    assert smoothed([6.0, 4.0], weight=0.5) == pytest.approx([6.0, 14 / 3])
+    assert html(summary).count('class="plot"') == 5
 
 
 def test_summary_fields_and_markdown(in_work):
@@ -265,7 +275,7 @@ def test_mixc_report_rebuilds_the_report_of_a_work_directory(in_work, capsys):
     assert main(["report", str(in_work)]) == 0
     out = capsys.readouterr().out
     assert "## target scale, the final recipe" in out and "| tiny_final_uniform_r1 | target |" in out
-    assert (in_work / "report/tiny-0000/report.html").read_text().count("<svg") == 3
+    assert (in_work / "report/tiny-0000/report.html").read_text().count('class="plot"') == 5
 
 
 def test_a_small_held_out_set_is_reported_with_its_size():

@@ -66,14 +66,27 @@ def test_run_end_to_end_then_rerun_only_what_changed(make_spec, tmp_path, capsys
     baselines, report. Then a change to the final recipe reruns only the final run and report."""
     spec, work = make_spec(runs=6, proxy_tokens="2k", final_tokens="3k"), tmp_path / "w"
     assert main(["run", str(spec), "-o", str(work), "--cores", "2"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "mixture found: alpha" in out and "tiny_chosen" in out and "tiny_uniform" in out
     report = next((work / "report").iterdir())
+    # Off a terminal: the work directory and the report first and last, a line per job start and end,
+    # and none of Snakemake's own output, which is in the log named.
+    err = captured.err.splitlines()
+    assert err[:2] == [f"mixc: tiny: 13 jobs in {work}", f"mixc: report: {report / 'report.html'}"]
+    assert out.splitlines()[-2:] == [f"work directory: {work}", f"report: {report / 'report.html'}"]
+    jobs = json.loads((work / "jobs" / "tiny.index.json").read_text())["jobs"]
+    started = sorted(line.split()[2] for line in err if line.startswith("mixc: start "))
+    ended = sorted(line.split()[4] for line in err if line.startswith("mixc: done "))
+    assert started == ended == sorted(jobs)
+    assert "SNAKEMAKE" not in captured.err and "Job stats" not in captured.err and "\x1b[" not in captured.err
+    log = Path(next(line for line in err if "its log: " in line).split("its log: ")[1])
+    assert log.parent == work / "logs" / "snakemake" and "Job stats" in log.read_text()
     summary = json.loads((report / "summary.json").read_text())
     chosen = next(r for r in summary["runs"] if r["role"] == "chosen")
     assert chosen["objective"] is not None and chosen["predicted"] is not None
     assert abs(sum(chosen["mixture"].values()) - 1) < 1e-6
-    assert (report / "report.html").read_text().count("<svg") == 3
+    assert (report / "report.html").read_text().count('class="plot"') == 5
     import zarr
 
     results = zarr.open_group(str(report / "results.zarr"), mode="r")
@@ -96,6 +109,10 @@ def test_failed_job_stops_the_run_and_a_rerun_continues(make_spec, tmp_path, cap
     assert main(["run", str(spec), "-o", str(work), "--cores", "2", "--", "--keep-going"]) == 1
     err = capsys.readouterr().err
     assert "logs" in err and "rerun the same command" in err
+    failed = next(line for line in err.splitlines() if line.startswith("mixc: FAILED tokenize/beta-"))
+    log = work / "logs" / f"{failed.split()[2]}.log"
+    assert f"its log: {log}" in err and "  | error: " in err  # the job's log tail under its name
+    assert f"mixc: Snakemake's log: {work / 'logs' / 'snakemake'}" in err
     done = markers(work)
     assert any(m.startswith("tokenize/alpha") for m in done) and not any(m.startswith("tokenize/beta") for m in done)
     beta.write_bytes(good)
