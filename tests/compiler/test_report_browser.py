@@ -28,9 +28,15 @@ ARTIFACTS = Path(os.environ.get("MIXC_ARTIFACTS", Path(__file__).resolve().paren
 WIDTH = 1200
 PLOTS = ["objective_scatter", "objective_bars", "mixture_bars", "loss_heatmap", "loss_curves"]  # the page's order
 
-if CHROMIUM is None and os.environ.get("MIXC_CHROMIUM_REQUIRED") == "1":
-    raise RuntimeError("MIXC_CHROMIUM_REQUIRED=1 but no chromium is installed (apt-get install chromium)")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")
+MISSING = "chromium is not installed (Debian: apt-get install chromium)"
+
+
+@pytest.fixture(autouse=True)
+def needs_chromium() -> None:
+    if CHROMIUM is None:
+        if os.environ.get("MIXC_CHROMIUM_REQUIRED") == "1":
+            pytest.fail(f"MIXC_CHROMIUM_REQUIRED=1, but {MISSING}")
+        pytest.skip(MISSING)
 
 FIRST = """<script>
 window.probeErrors = [];
