@@ -11,6 +11,7 @@ The lines read (Snakemake 9's plain log; anything else is passed over):
     Finished jobid: 8 (Rule: job)
     Error in rule job:                  an error block, with its indented `jobid: 8`
     total              26               the last row of the job stats table
+    Nothing to be done (all ...)        no job to run
 
 The `all` rule (the target that gathers everything) is not a job of the experiment and is
 never counted. This module reads no file and prints nothing.
@@ -114,6 +115,8 @@ class SnakemakeLog:
             return self._end(m[1], "done")
         elif (m := TOTAL.match(line)) and self.total is None:
             self.total = int(m[1]) - (1 if self._counted_all else 0)
+        elif line.startswith("Nothing to be done"):  # every job's output is there: no stats table comes
+            self.total = 0
         elif line.split() == [GATHER, "1"]:  # the stats table's row for `all`
             self._counted_all = True
         return None
