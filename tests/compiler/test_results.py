@@ -262,6 +262,22 @@ def test_report_job_writes_the_store_with_scale_replicate_and_mixture(in_work):
     assert summary["scales"][1]["rows"][1]["paired"]["verdict"] == "beats"
 
 
+def test_the_store_opens_with_xarray_without_a_warning(in_work):
+    import warnings
+
+    import xarray
+
+    run_report(workdir(in_work))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # unconsolidated metadata would warn (and open slower)
+        ds = xarray.open_zarr(in_work / "report/tiny/results.zarr")
+    assert set(ds.data_vars) == {"loss", "weights", "objective", "predicted"}
+    assert {"role", "scale", "replicate", "mixture", "label"} <= set(ds.coords)
+    final = ds.sel(run="tiny_final_uniform_r1")
+    assert (str(final.scale.values), int(final.replicate)) == ("target", 1)
+    assert float(final.objective) == pytest.approx(4.3) and list(ds.eval_set.values) == ["alpha", "beta"]
+
+
 def test_mixc_report_rebuilds_the_report_of_a_work_directory(in_work, capsys):
     from dataclasses import replace
 
