@@ -7,8 +7,10 @@ On a terminal (redrawn at most once a second):
       pack/regmix_p0-1a2b3c4d   step  84/147  loss 6.4489   2,951 tok/s  ETA 0:21
       tokenize/code-81c89026    0:12
 
-and a failed job stays as a line above it. Off a terminal, one line when a job starts and
-one when it ends (`mixc: start ...`, `mixc: done 3/25 ... in 0:12`), nothing in between.
+and a failed job stays as a line above it. Off a terminal, plain lines naming every start
+and end, nothing in between: a line per job end, and on it the jobs Snakemake starts as that
+one ends (`mixc: done 3/25 tokenize/code-81c89026 in 0:12; start design/quickstart-387c3296`),
+so that a run takes about a line per job.
 Colours only on a terminal, and never when NO_COLOR is set (https://no-color.org). This
 module writes to the stream it is given and reads no file.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from typing import TextIO
+from typing import Callable, Sequence, TextIO
 
 from mixc.compiler.progress import Running, Snapshot, Watch
 from mixc.compiler.progress_log import Event
@@ -73,13 +75,29 @@ def live_lines(name: str, snapshot: Snapshot, colour: bool) -> list[str]:
     return [head, *(job_line(j, width) for j in snapshot.running)]
 
 
-def event_line(event: Event, snapshot: Snapshot, took: float | None, colour: bool) -> str:
-    """The plain line of a job's start or end."""
-    if event.what == "start":
-        return f"mixc: start  {event.job} ({event.rule})"
-    if event.what == "done":
-        return f"mixc: {paint('done', GREEN, colour)}   {jobs_text(snapshot)}  {event.job} in {duration(took)}"
-    return f"mixc: {paint('FAILED', RED, colour)} {event.job} after {duration(took)}"
+def plain_lines(events: Sequence[Event], done: int, total: int | None, took: Callable[[Event], float | None],
+                colour: bool) -> list[str]:
+    """Off a terminal, the lines of a batch of events (`done`: jobs done before it): one per job
+    end, with the jobs Snakemake started right after it added (`; start ...`: it starts jobs as
+    one ends); starts that follow no end of the batch share a line of their own."""
+    lines: list[str] = []
+    last = None  # what the last line ends with: "end", or "start" (a list of started jobs)
+    for event in events:
+        if event.what == "start":
+            if last is None:
+                lines.append(f"mixc: start {event.job}")
+            else:
+                lines[-1] += ("; start " if last == "end" else ", ") + event.job
+            last = "start"
+            continue
+        if event.what == "done":
+            done += 1
+            lines.append(f"mixc: {paint('done', GREEN, colour)} {done}/{'?' if total is None else total} "
+                         f"{event.job} in {duration(took(event))}")
+        else:
+            lines.append(f"mixc: {paint('FAILED', RED, colour)} {event.job} after {duration(took(event))}")
+        last = "end"
+    return lines
 
 
 def fit(line: str, columns: int) -> str:
@@ -103,11 +121,13 @@ class Display:
         if not events and (not self.live or time.monotonic() - self._last_draw < REDRAW_S):
             return
         snapshot = self.watch.snapshot()
-        lines = [self._said(e, snapshot) for e in events]
-        lines = [line for line in lines if line is not None]
-        if self.live:
-            self._redraw(lines, live_lines(self.name, snapshot, self.colour))
-        elif lines:
+        before = snapshot.done - sum(e.what == "done" for e in events)
+        if self.live:  # the block shows starts and ends; a failure stays above it
+            failed = [e for e in events if e.what == "failed"]
+            self._redraw(plain_lines(failed, before, snapshot.total, self._took, self.colour),
+                         live_lines(self.name, snapshot, self.colour))
+        elif events:
+            lines = plain_lines(events, before, snapshot.total, self._took, self.colour)
             self.stream.write("".join(f"{line}\n" for line in lines))
             self.stream.flush()
 
@@ -118,12 +138,10 @@ class Display:
             snapshot = self.watch.snapshot()
             self._redraw([f"mixc: {jobs_text(snapshot)} done in {duration(snapshot.elapsed_s)}"], [])
 
-    def _said(self, event: Event, snapshot: Snapshot) -> str | None:
-        if self.live and event.what != "failed":  # the block shows starts and ends
-            return None
+    def _took(self, event: Event) -> float | None:
+        """How long a job ran, by Snakemake's timestamps."""
         job = self.watch.state.jobs.get(event.job)
-        took = event.at - job.started if job and event.at is not None and job.started is not None else None
-        return event_line(event, snapshot, took, self.colour)
+        return event.at - job.started if job and event.at is not None and job.started is not None else None
 
     def _redraw(self, above: list[str], block: list[str]) -> None:
         columns = shutil.get_terminal_size().columns

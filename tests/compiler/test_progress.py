@@ -20,8 +20,8 @@ import pytest
 
 from mixc.compiler.cli import main
 from mixc.compiler.progress import Running, Snapshot, Training, Watch, latest_log, tokens_per_step, training
-from mixc.compiler.progress_log import SnakemakeLog
-from mixc.compiler.progress_view import duration, job_line, live_lines, use_colour
+from mixc.compiler.progress_log import Event, SnakemakeLog
+from mixc.compiler.progress_view import duration, job_line, live_lines, plain_lines, use_colour
 from tests.compiler.conftest import write_data, write_spec
 
 ESC = "\x1b["
@@ -74,6 +74,19 @@ def test_the_terminal_shows_a_live_view_and_the_table(ran):
     assert f"F{ESC}J" in shown  # redrawn in place: up to its first line, cleared below
     assert "mixc: 13/13 jobs done in " in shown  # the block's last word
     assert "Job stats" not in shown and "mixture found:" in shown
+
+
+def test_off_a_terminal_a_start_joins_the_end_before_it():
+    events = [Event("start", "tokenizer/t", "job", 0.0), Event("done", "tokenizer/t", "job", 4.0),
+              Event("start", "tokenize/a", "job", 4.0), Event("start", "tokenize/b", "job", 4.0),
+              Event("done", "tokenize/b", "job", 6.0), Event("failed", "tokenize/a", "job", 9.0)]
+    took = {"tokenizer/t": 4.0, "tokenize/b": 2.0, "tokenize/a": 5.0}
+    assert plain_lines(events, 0, 13, lambda e: took[e.job], colour=False) == [
+        "mixc: start tokenizer/t",
+        "mixc: done 1/13 tokenizer/t in 0:04; start tokenize/a, tokenize/b",
+        "mixc: done 2/13 tokenize/b in 0:02",
+        "mixc: FAILED tokenize/a after 0:05"]
+    assert plain_lines(events[2:4], 1, None, lambda e: None, colour=False) == ["mixc: start tokenize/a, tokenize/b"]
 
 
 def test_status_shows_a_run_made_elsewhere(ran, capsys):
