@@ -3,9 +3,12 @@
 The loop: AdamW, linear warmup then constant or cosine decay, gradient clipping,
 gradient accumulation over micro-batches, bf16 autocast and torch.compile on CUDA
 (compile optional on CPU, where it costs tens of seconds), DDP when launched by
-torchrun. Batches come from `MixtureSampler.batch(step)`, a pure function of the
-step, so a run resumed from a checkpoint (model, optimizer, sampler, RNG) computes
-exactly what the uninterrupted run would have: on CPU its losses are bit-identical.
+torchrun. Batches come from `MixtureSampler.batch(step, weights)`, a pure function of
+the step and that step's mixture, which the job's mixture controller gives
+(`runtime.mixture_control`: fixed, phases, DoReMi, Aioli; `runtime.online` runs what
+the online ones need of the model), so a run resumed from a checkpoint (model,
+optimizer, sampler, controller, RNG) computes exactly what the uninterrupted run would
+have: on CPU its losses are bit-identical.
 
 `train(job)` reads as its stages (`Trainer`): setup, resume, parallelize, train
 (every step `train_step` -> `forward_backward_step`, then a checkpoint when due),
@@ -15,8 +18,11 @@ Output directory (`output`):
     checkpoints/step-NNNNNNNN/   the newest two checkpoints (runtime.checkpoint)
     model/                       the trained model, native format (runtime.export)
     hf/                          Hugging Face export, when `export` is true (dense, MoE)
+    mixtures.json                an online run's learned mixture, {"mixtures": {"learned": [...]}}
     metrics.json                 loss curve, tokens, wall time, tokens/s, epochs per source,
-                                 final eval; written last: its presence means the job is done
+                                 final eval, the mixture over steps (`mixture`: kind, sources,
+                                 schedule [[first step, weights], ...], learned) when it moved;
+                                 written last: its presence means the job is done
 
 This module does not tokenize, does not choose mixtures and does not read the spec.
 """
@@ -37,29 +43,38 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mixc.atomic import write_json
 from mixc.jobfile import JobError
-from mixc.jobs import TrainJob
+from mixc.jobs import TrainJob, WeightsFile
 from mixc.runtime import checkpoint, evaluate
+from mixc.runtime.mixture_control import Controller, build as build_control
 from mixc.runtime.device import autocast, device_for, eager_if_compile_fails, init_distributed, to_device
 from mixc.runtime.export import HF_ADAPTERS, export_hf, save_native
 from mixc.runtime.models import ModelConfig, RouterConfig, Transformer
+from mixc.runtime.online import DoReMiStep, guide_for
 from mixc.runtime.sampler import MixtureSampler
 
 
-def mixture_weights(job: TrainJob) -> list[float]:
-    """The job's weights: given, or read from the file the deciding job wrote."""
-    if job.weights is not None:
-        return job.weights
-    path = Path(job.weights_file.path)
+def read_mixture(weights: list[float] | None, weights_file: WeightsFile | None, sources: int) -> list[float]:
+    """A mixture given inline, or read from the file the deciding job wrote."""
+    if weights is not None:
+        return weights
+    path = Path(weights_file.path)
     try:
-        weights = json.loads(path.read_text(encoding="utf-8"))["mixtures"][job.weights_file.key]
+        weights = json.loads(path.read_text(encoding="utf-8"))["mixtures"][weights_file.key]
     except FileNotFoundError:
         raise JobError(f"{path}: missing; the job that decides this run's mixture has not finished") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise JobError(f"{path}: no mixture {job.weights_file.key!r} in it ({exc})") from None
-    if not isinstance(weights, list) or len(weights) != len(job.sources):
-        raise JobError(f"{path}: mixture {job.weights_file.key!r} does not have one weight per source "
-                       f"({len(job.sources)})")
+        raise JobError(f"{path}: no mixture {weights_file.key!r} in it ({exc})") from None
+    if not isinstance(weights, list) or len(weights) != sources:
+        raise JobError(f"{path}: mixture {weights_file.key!r} does not have one weight per source ({sources})")
     return [float(w) for w in weights]
+
+
+def mixture_control(job: TrainJob) -> Controller:
+    """The job's mixture over its steps: its weights throughout, its phases, or an online method."""
+    n = len(job.sources)
+    weights = None if job.weights is None and job.weights_file is None else read_mixture(job.weights, job.weights_file, n)
+    return build_control(job.control, weights, job.steps, job.seed,
+                         lambda phase: read_mixture(phase.weights, phase.weights_file, n))
 
 
 def lr_at(job: TrainJob, step: int) -> float:
@@ -165,8 +180,10 @@ class Trainer:
         torch.manual_seed(job.seed)
         self.model = build_model(job).to(self.device)
         self.optimizer = build_optimizer(job, self.model)
-        self.sampler = MixtureSampler(job.store, job.sources, mixture_weights(job), job.model.seq_len,
+        self.control = mixture_control(job)
+        self.sampler = MixtureSampler(job.store, job.sources, self.control.support().tolist(), job.model.seq_len,
                                       job.batch_size, job.seed)
+        self.guide = guide_for(job, self.control, self.device, self.dist.world)  # what an online method runs
         self.compiled = job.compile if job.compile is not None else self.device.type == "cuda"
         self.wrapped: torch.nn.Module = self.model  # the model, or DDP around it
         self.net: Callable = self.model  # what the steps call: `wrapped`, compiled or not
@@ -192,6 +209,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.load_state_dict(json.loads(state["sampler"]))
+        if "mixture" in state:
+            self.control.load_state_dict(json.loads(state["mixture"]))
         _set_rng_state(state["rng"])
         self.start_step, self.curve = resumed.step, json.loads(state["curve"])
         self.wall_before, self.last_saved = float(state["wall_time_s"]), resumed.path
@@ -263,8 +282,14 @@ class Trainer:
         lr = lr_at(self.job, step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        if self.guide is not None and not isinstance(self.guide, DoReMiStep):
+            self.guide.before(step, self.model)  # Aioli measures between steps, before the mixture is read
+        # A fixed mixture is the sampler's own; any other is the controller's for this step.
+        weights = None if self.control.kind == "static" else self.control.draw(step).tolist()
+        if isinstance(self.guide, DoReMiStep):
+            self.guide.before(step, self.sampler, weights)
         rows = slice(self.dist.rank * self.rows, (self.dist.rank + 1) * self.rows)
-        return lr, to_device(torch.from_numpy(self.sampler.batch(step)[rows]), self.device)
+        return lr, to_device(torch.from_numpy(self.sampler.batch(step, weights)[rows]), self.device)
 
     def end_step(self, step: int, total: torch.Tensor) -> None:
         """After step `step`'s backward, with `total` its cross-entropy on this process: clip,
@@ -280,7 +305,10 @@ class Trainer:
 
     def forward_backward_step(self, batch: torch.Tensor) -> torch.Tensor:
         """Forward and backward over the micro-batches of `batch` [rows, seq_len + 1], gradients
-        accumulated (DDP averages them on the last one); returns their mean cross-entropy, detached."""
+        accumulated (DDP averages them on the last one); returns their mean cross-entropy, detached.
+        A DoReMi run weighs its domains' losses instead (`online.DoReMiStep`)."""
+        if isinstance(self.guide, DoReMiStep):
+            return self.guide.forward_backward(self.model, batch, self.job.micro_batch)
         size, count = self.job.micro_batch, self.micro_steps
         total = torch.zeros((), device=self.device)
         for m in range(count):
@@ -298,7 +326,8 @@ class Trainer:
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             raise JobError(f"weights are not finite after step {done}; stopping ({kept_message(self.last_saved)})")
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "sampler": json.dumps(self.sampler.state_dict()), "rng": _rng_state(),
+                 "sampler": json.dumps(self.sampler.state_dict()), "mixture": json.dumps(self.control.state_dict()),
+                 "rng": _rng_state(),
                  "curve": json.dumps(self.curve), "wall_time_s": self.wall_time()}
         self.last_saved = checkpoint.save(self.out / "checkpoints", done, state)
 
@@ -335,10 +364,17 @@ class Trainer:
             "epochs": self.sampler.epochs(), "world_size": dist.world, "device": self.device.type,
             "compiled": self.compiled, "resumed_from_step": self.start_step, **(extra or {}),
         }
+        if self.control.kind != "static":
+            metrics["mixture"] = {"kind": self.control.kind, "sources": job.sources,
+                                  "schedule": self.control.schedule(), "learned": self.control.learned()}
         if dist.main:
             if job.eval_tokens and job.eval_sources:
                 metrics["eval"] = self.evaluate()
             self.save_model()
+            if job.control is not None and job.control.online:
+                # What a run trained on the learned mixture reads (its `weights_file`, key "learned").
+                write_json(self.out / "mixtures.json", {"sources": job.sources,
+                                                        "mixtures": {"learned": self.control.learned()}})
             write_json(self.out / "metrics.json", metrics)
         if dist.world > 1:
             torch.distributed.barrier()
