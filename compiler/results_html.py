@@ -88,7 +88,7 @@ def law_cells(law: Mapping[str, Any] | None) -> tuple[list[str], list[list[str]]
         targets["objective"] = cv["objective"]
     if not targets:
         return None
-    header = ["predicted", "Spearman", "Pearson", f"RMSE (nats per token)", "rank of the best run"]
+    header = ["predicted", "Spearman", "Pearson", "RMSE (nats per token)", "rank of the best run"]
     rows = [[name, fmt(v.get("spearman"), 3), fmt(v.get("pearson"), 3), fmt(v.get("rmse")),
              str(v.get("best_rank", "-"))] for name, v in targets.items()]
     return header, rows
@@ -153,7 +153,8 @@ def html(summary: Mapping[str, Any]) -> str:
         _section("The law", f"<p>{_esc(law)}</p>" if law else "", table(*cv) if cv else "",
                  table(*candidates) if candidates else ""),
         _section("Mixtures", _figure("mixture_bars", plots["mixture_bars"]), table(*mixtures) if mixtures else ""),
-        _section("Losses", _figure("loss_heatmap", plots["loss_heatmap"]), _figure("loss_curves", plots["loss_curves"])),
+        _section("Losses", _figure("loss_heatmap", plots["loss_heatmap"]),
+                 _figure("loss_curves", plots["loss_curves"])),
         _section("Runs", table(*run_cells(summary))),
     ])
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"

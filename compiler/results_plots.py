@@ -158,7 +158,8 @@ def loss_heatmap(summary: Mapping[str, Any]) -> str | None:
     fig, (ax,) = _figure(min(WIDTH, 3.2 + 1.1 * len(sets)), 1.4 + 0.26 * len(runs))
     ax.grid(False)
     image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap="viridis_r")
-    ax.set_xticks(range(len(sets)), sets, rotation=30 if len(sets) > 4 else 0, ha="right" if len(sets) > 4 else "center")
+    slanted = len(sets) > 4  # long set names side by side would overlap
+    ax.set_xticks(range(len(sets)), sets, rotation=30 if slanted else 0, ha="right" if slanted else "center")
     ax.set_yticks(range(len(runs)), [f"{r['name']} ({r['scale']})" for r in runs], fontsize=8)
     ax.tick_params(length=0)
     if grid.size <= 600:  # values written in while they stay legible

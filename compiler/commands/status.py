@@ -21,7 +21,8 @@ FOLLOW_S = 1.0  # how often --follow looks again
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("workdir", metavar="DIR", help="a work directory of `mixc run` (default of a spec: .mixc/ beside it)")
+    p.add_argument("workdir", metavar="DIR",
+                   help="a work directory of `mixc run` (for a spec without -o: .mixc/ beside it)")
     p.add_argument("-f", "--follow", action="store_true", help="keep the view up to date until the run ends")
 
 

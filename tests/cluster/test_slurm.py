@@ -66,8 +66,8 @@ def numbers(work: Path) -> list[dict]:
 
 
 def table(out: str) -> str:
-    """The result table `mixc run` printed, without the line naming the report's path."""
-    return "\n".join(line for line in out.splitlines() if not line.startswith("report: "))
+    """The result table `mixc run` printed, without the lines naming the work directory and the report's path."""
+    return "\n".join(line for line in out.splitlines() if not line.startswith(("report: ", "work directory: ")))
 
 
 def index(work: Path) -> dict:
@@ -130,8 +130,9 @@ def ran(spec: Path, tmp_path_factory: pytest.TempPathFactory) -> Ran:
     jobs = index_of_build(spec, remote)
     final = next(j for j, info in jobs.items() if info["kind"] == "train" and info["class"] == "final")
     with out.open("w") as stdout, log.open("w") as stderr:  # files, not pipes: nothing can block on them
-        proc = subprocess.Popen([sys.executable, "-m", "mixc", "run", str(spec), "-o", str(remote), "--profile", "slurm",
-                                 "--", *FAST_CHECKS], stdout=stdout, stderr=stderr)
+        # -v: Snakemake's own output (its sbatch calls, the cancelled job) on stderr, as the checks read it
+        proc = subprocess.Popen([sys.executable, "-m", "mixc", "run", str(spec), "-o", str(remote), "--profile",
+                                 "slurm", "-v", "--", *FAST_CHECKS], stdout=stdout, stderr=stderr)
     try:
         cancelled = cancel_between_checkpoints(remote, final, proc, log)
         proc.wait(timeout=900)
@@ -186,7 +187,8 @@ def test_a_job_that_keeps_failing_stops_the_run_and_a_rerun_continues(ran, spec,
     final = next(j for j, info in jobs.items() if info["kind"] == "train" and info["class"] == "final")
     (work / final).write_text("in the way\n")  # a file where its output folder goes: every attempt fails
     markers = {p: p.stat().st_mtime_ns for p in (work / "done").rglob("*") if p.is_file()}
-    command = [sys.executable, "-m", "mixc", "run", str(longer), "-o", str(work), "--profile", "slurm", "--", *FAST_CHECKS]
+    command = [sys.executable, "-m", "mixc", "run", str(longer), "-o", str(work), "--profile", "slurm", "-v", "--",
+               *FAST_CHECKS]  # -v: Snakemake's output on stderr, where its sbatch calls are counted
 
     failed = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert failed.returncode == 1, failed.stderr[-4000:]

@@ -134,8 +134,8 @@ def test_a_train_jobs_progress_is_read_from_its_log(ran):
 
 
 def test_the_view_shows_each_running_job():
-    snapshot = Snapshot(25, 9, (Running("pack/regmix_p0-1a2b3c4d", "proxy", 42.0, Training(84, 147, 6.4489, 2951.0, 21.0)),
-                                Running("tokenize/code-81c89026", "job", 12.0, None)), (), 221.0)
+    pack = Running("pack/regmix_p0-1a2b3c4d", "proxy", 42.0, Training(84, 147, 6.4489, 2951.0, 21.0))
+    snapshot = Snapshot(25, 9, (pack, Running("tokenize/code-81c89026", "job", 12.0, None)), (), 221.0)
     lines = live_lines("quickstart", snapshot, colour=False)
     assert lines[0] == "quickstart [#######.............]  9/25 jobs  2 running  3:41 elapsed"
     assert lines[1] == "  pack/regmix_p0-1a2b3c4d  step  84/147  loss 6.4489      2,951 tok/s  ETA 0:21"
