@@ -120,6 +120,18 @@ def train_flops(experiment: Experiment, recipe: RecipeSpec, vocab: int) -> float
     return float(s.flops_per_token) * recipe.tokens + s.flops_per_token / 3 * recipe.eval_tokens * sets
 
 
+def control_flops(experiment: Experiment, recipe: RecipeSpec, vocab: int) -> float:
+    """FLOPs the online search's controller adds to a run of `recipe`: DoReMi's forward passes
+    over every batch, of the proxy (its losses before the step) and of the reference; Aioli's
+    loss measurements, (sweeps x sources + 1) a round, `eval_tokens` of every source each."""
+    o, per_token = experiment.search.online, size(experiment.model(recipe.model).shape(vocab)).flops_per_token
+    if experiment.search.method == "doremi":
+        reference = experiment.recipe(o.reference)
+        return (per_token + size(experiment.model(reference.model).shape(vocab)).flops_per_token) / 3 * recipe.tokens
+    n = len(experiment.sources)
+    return per_token / 3 * o.eval_tokens * n * o.rounds * (o.sweeps * n + 1)
+
+
 def job_tasks(jobs: Iterable[JobLike], est: Estimate) -> list[Task]:
     """The schedule's tasks of a job graph's jobs (in the graph's order)."""
     return [Task(j.id, j.after, est.seconds(j.kind, j.job_class, j.flops), est.devices_for(j.kind, j.job_class))
@@ -134,20 +146,25 @@ class _Stages:
         self.tasks: list[Task] = []
 
     def add(self, name: str, kind: str, after: list[str], recipe: RecipeSpec | None = None,
-            job_class: str = "small", runs: int = 1) -> str:
+            job_class: str = "small", runs: int = 1, controlled: bool = False) -> str:
+        """A task; `controlled`: the run carries the online search's controller (its FLOPs too)."""
         flops = self.flops[recipe.name] * runs if recipe else 0.0
+        if controlled:
+            flops += control_flops(self.x, recipe, self.vocab)
         self.tasks.append(Task(name, tuple(after), self.est.seconds(kind, job_class, flops),
                                self.est.devices_for(kind, job_class)))
         return name
 
-    def measured(self, data: list[str], design: str, solve: str) -> list[str]:
-        """The chosen mixture and the baselines (validated ones at both scales), each replicate."""
+    def measured(self, data: list[str], design: str, chosen: list[str], adapt: bool) -> list[str]:
+        """The chosen mixture (after `chosen`; `adapt`: its runs carry the online controller) and
+        the baselines (validated ones at both scales), each replicate."""
         x, runs = self.x, []
         scales = [(x.recipe(x.search.recipe), "proxy", x.baselines)]
         scales += [(x.recipe(x.final), "final", x.validate)] if x.final else []
         for recipe, job_class, baselines in scales:
             for r in range(x.replicates):
-                runs.append(self.add(f"chosen/{job_class}/{r}", "train", [*data, solve], recipe, job_class))
+                runs.append(self.add(f"chosen/{job_class}/{r}", "train", [*data, *chosen], recipe, job_class,
+                                     controlled=adapt))
                 for b in baselines:
                     decided = [design] if b.name in ("uniform", "natural") else []
                     runs.append(self.add(f"{b.name}/{job_class}/{r}", "train", data + decided, recipe, job_class))
@@ -158,7 +175,12 @@ class _Stages:
         tokenizer = self.add("tokenizer", "tokenizer", [])
         data = [self.add(f"tokenize/{d.name}", "tokenize", [tokenizer]) for d in (*x.sources, *x.eval_sets)]
         after = data
-        if x.search:
+        if x.search and x.search.online:
+            design = self.add("design", "design", data)
+            own = self.online(data, design)
+            adapt = x.search.online.apply == "online"
+            after = [design, *own, *self.measured(data, design, [design, *own] if adapt else own[-1:], adapt)]
+        elif x.search:
             proxy = x.recipe(x.search.recipe)
             design = self.add("design", "design", data)
             runs = packs(range(x.search.runs), search_pack(x, self.vocab))
@@ -166,9 +188,20 @@ class _Stages:
             proxies = [self.add(f"proxy/{r[0]}", kind, [*data, design], proxy, "proxy", len(r)) for r in runs]
             fit = self.add("fit", "fit", [design, *proxies])
             solve = self.add("solve", "solve", [fit, design])
-            after = [design, fit, solve, *proxies, *self.measured(data, design, solve)]
+            after = [design, fit, solve, *proxies, *self.measured(data, design, [solve], False)]
         self.add("report", "report", after)
         return self.tasks
+
+    def online(self, data: list[str], design: str) -> list[str]:
+        """An online search's own runs: DoReMi's reference, then (apply: weights) the proxy that learns."""
+        x, own = self.x, []
+        s = x.search
+        if s.method == "doremi":
+            own.append(self.add("reference", "train", [*data, design], x.recipe(s.online.reference), "proxy"))
+        if s.online.apply == "weights":
+            own.append(self.add("online proxy", "train", [*data, design, *own], x.recipe(s.recipe), "proxy",
+                                controlled=True))
+        return own
 
 
 def experiment_tasks(x: Experiment, est: Estimate, flops: dict[str, float], vocab: int) -> list[Task]:
@@ -185,6 +218,7 @@ def estimate(experiment: Experiment, vocab: int | None = None) -> Estimate:
     vocab = vocab or tokenizer_vocab(x)
     est = Estimate(device.name, b.gpus if b else 1, mfu, device.peak_flops, (), device.lanes, device.start_s)
     recipes = [x.recipe(x.search.recipe)] if x.search else []
+    recipes += [x.recipe(x.search.online.reference)] if x.search and x.search.online and x.search.online.reference else []
     recipes += [x.recipe(x.final)] if x.final else []
     flops = {r.name: train_flops(x, r, vocab) for r in recipes}
     rows = []
@@ -194,9 +228,15 @@ def estimate(experiment: Experiment, vocab: int | None = None) -> Estimate:
             f = flops[recipe.name]
             rows.append(Row(what, recipe.name, count, f, est.seconds("train", job_class, f) / 3600))
 
+    if x.search and x.search.online:
+        o = x.search.online
+        if o.reference:
+            row("reference run", x.recipe(o.reference), 1, "proxy")
+        row(f"{x.search.method} proxy run", x.recipe(x.search.recipe), 1 if o.apply == "weights" else 0, "proxy")
+    elif x.search:
+        row("proxy runs", x.recipe(x.search.recipe), x.search.runs, "proxy")
     if x.search:
         proxy = x.recipe(x.search.recipe)
-        row("proxy runs", proxy, x.search.runs, "proxy")
         row("chosen-mixture and baseline runs", proxy, x.replicates * (1 + len(x.baselines)), "proxy")
     if x.final:
         row("final and validation runs", x.recipe(x.final), x.replicates * (1 + len(x.validate)), "final")

@@ -39,14 +39,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from mixc.compiler.budget import tokenizer_vocab, train_flops
+from mixc.compiler.budget import control_flops, tokenizer_vocab, train_flops
 from mixc.compiler.packing import packs, search_pack
+from mixc.compiler.search_rules import aioli_control
 from mixc.compiler.jobs.kinds import KINDS as COMPILER_KINDS
 from mixc.hashing import FileDigests, job_digest
 from mixc.jobfile import to_json
-from mixc.jobs import (Constraint, DesignBaseline, DesignJob, FitJob, Objective, ObjectiveTerm, PackJob, ReportJob,
-                       ReportRun, SolveJob, SourceGroup, SourceSpec, Term, TokenizeJob, TokenizerJob, TrainJob,
-                       WeightsFile)
+from mixc.jobs import (Constraint, DesignBaseline, DesignJob, DoReMiControl, FitJob, MixtureControl, Objective,
+                       ObjectiveTerm, PackJob, Phase, ReportJob, ReportRun, SolveJob, SourceGroup, SourceSpec, Term,
+                       TokenizeJob, TokenizerJob, TrainJob, WeightsFile)
 from mixc.spec.diagnostics import Diagnostic, Note
 from mixc.spec.experiment import BaselineSpec, DataSpec, Experiment, ObjectiveSpec, RecipeSpec
 
@@ -133,9 +134,13 @@ class JobGraph:
 @dataclass(frozen=True)
 class _Search:
     design: Job
-    proxies: tuple[Job, ...]  # the proxy runs' train jobs (in packs: not in the graph themselves)
-    fit: Job
-    solve: Job
+    proxies: tuple[Job, ...]  # the search's own train jobs (in packs: not in the graph themselves)
+    fit: Job | None  # regmix only
+    solve: Job | None  # regmix only
+    chosen: Job | None  # whose mixtures.json holds the chosen mixture; None: the chosen runs adapt themselves
+    key: str  # the chosen mixture's key in that file
+    control: MixtureControl | None = None  # what the chosen runs carry when they adapt themselves
+    reads: tuple[Job, ...] = ()  # what else they read then (DoReMi's reference run)
 
 
 def _constraints(x: Experiment) -> tuple[Constraint, ...]:
@@ -159,7 +164,7 @@ class _Builder:
         self.tokenizer: Job | None = None
         self.tokenize: list[Job] = []
         self.train_fields: dict[tuple[str, bool], dict[str, Any]] = {}  # (recipe, export) -> TrainJob fields
-        self.flops: dict[str, float] = {}  # recipe -> training FLOPs of one run
+        self.flops: dict[tuple[str, str], float] = {}  # (recipe, online controller or "") -> FLOPs of one run
         self.runs: dict[str, ReportRun] = {}  # train job id -> how the report shows it
         self.pack_of: dict[str, Job] = {}  # a packed train job's id -> its pack
         self.vocab = 0  # the tokenizer's, known once the data is found
@@ -277,7 +282,40 @@ class _Builder:
             constraints=constraints, extrapolate=s.extrapolate,
             tokens=scales if capped else (),  # `chosen` trains on the solution at the proxy recipe, final at its own
             output=""), [fit, design])
-        return _Search(design, proxies, fit, solve)
+        return _Search(design, proxies, fit, solve, solve, "solved")
+
+    def online_search_jobs(self) -> _Search:
+        """DoReMi or Aioli: the design job for the natural and uniform mixtures (no proxy
+        mixtures); DoReMi's reference run on the prior; with `apply: weights`, the proxy run
+        with the controller, whose learned mixture the chosen runs train on."""
+        x, s = self.x, self.x.search
+        design = self.add("design", x.name, DesignJob(
+            method=s.design, runs=0, prior=s.prior, seed=x.seed, store=STORE,
+            sources=tuple(SourceGroup(d.name, self.groups[d.name]) for d in x.sources), constraints=(),
+            tokens=x.recipe(s.recipe).tokens, baselines=(), output=""), self.tokenize)
+        own: list[Job] = []
+        if s.method == "doremi":
+            run = ReportRun("", "proxy", s.prior, "doremi reference", "proxy", 0, "")
+            own.append(self.train(x.recipe(s.online.reference), f"{x.name}_reference", run, decided_by=design,
+                                  key=s.prior))
+        if s.online.apply == "weights":
+            run = ReportRun("", "proxy", "learned", f"{s.method} proxy", "proxy", 0, "")
+            own.append(self.train(x.recipe(s.recipe), f"{x.name}_{s.method}", run, decided_by=design, key=s.prior,
+                                  control=self.online_control(own), reads=own))
+        # An online run adapts its own mixture: the packing rule keeps each alone.
+        proxies = self.pack_jobs(tuple(own), search_pack(x, self.vocab), [*self.tokenize, design])
+        if s.online.apply == "weights":
+            return _Search(design, proxies, None, None, own[-1], "learned")
+        return _Search(design, proxies, None, None, None, s.prior, self.online_control(own), tuple(own))
+
+    def online_control(self, reference: list[Job]) -> MixtureControl:
+        """The search's controller as a train job carries it (DoReMi's names its reference run's model)."""
+        x = self.x
+        if x.search.method == "doremi":
+            o = x.search.online
+            doremi = DoReMiControl(f"{reference[0].folder}/model", o.step_size, o.smoothing)
+            return MixtureControl("doremi", (), doremi, None)
+        return MixtureControl("aioli", (), None, aioli_control(x))
 
     def pack_jobs(self, runs: tuple[Job, ...], k: int, after: list[Job]) -> tuple[Job, ...]:
         """`runs` (train jobs reading `after`) in packs of about `k`, in their place in the graph;
@@ -318,7 +356,11 @@ class _Builder:
         suffix = f"_r{replicate}" if replicate else ""
         chosen = ReportRun("", "chosen", "chosen", "chosen", scale, replicate, "")
         name = prefix if scale == "target" else f"{prefix}_chosen"
-        runs = [self.train(recipe, f"{name}{suffix}", chosen, decided_by=search.solve, key="solved")]
+        if search.chosen is not None:
+            runs = [self.train(recipe, f"{name}{suffix}", chosen, decided_by=search.chosen, key=search.key)]
+        else:  # an online search's chosen runs adapt their own mixture, from the prior
+            runs = [self.train(recipe, f"{name}{suffix}", chosen, decided_by=search.design, key=search.key,
+                               control=search.control, reads=list(search.reads))]
         for b in baselines:
             run = ReportRun("", "baseline", b.name, _baseline_label(b), scale, replicate, "")
             name = f"{prefix}_{b.name}{suffix}"
@@ -331,13 +373,14 @@ class _Builder:
 
     def report_job(self, search: _Search | None, measured: list[Job]) -> None:
         x = self.x
-        decided = [search.design, search.fit, search.solve] if search else []
+        decided = [j for j in (search.design, search.fit, search.solve) if j is not None] if search else []
         self.add("report", x.name, ReportJob(
             experiment=x.name, sources=tuple(s.name for s in x.sources), eval_groups=self.eval_groups(),
-            design=search.design.folder if search else None, fit=search.fit.folder if search else None,
-            solve=search.solve.folder if search else None,
+            design=search.design.folder if search else None,
+            fit=search.fit.folder if search and search.fit else None,
+            solve=search.solve.folder if search and search.solve else None,
             runs=tuple(replace(self.runs[j.id], name=j.name, output=j.folder) for j in measured),
-            objective=_objective(x.objective) if x.objective else None, output=""),
+            objective=_report_objective(x), output=""),
             decided + list(dict.fromkeys(self.pack_of.get(j.id, j) for j in measured)) or self.tokenize,
             reads=decided + measured or self.tokenize)
 
@@ -380,20 +423,53 @@ class _Builder:
         return self.train_fields[key]
 
     def train(self, recipe: RecipeSpec, name: str, run: ReportRun, weights: list[float] | None = None,
-              decided_by: Job | None = None, key: str | None = None) -> Job:
-        """A train job on fixed `weights`, or on the mixture `key` of the file `decided_by` writes;
-        `run` says how the report shows it (the target-scale chosen run, seed 0, is exported)."""
+              decided_by: Job | None = None, key: str | None = None, control: MixtureControl | None = None,
+              reads: list[Job] = ()) -> Job:
+        """A train job on fixed `weights`, or on the mixture `key` of the file `decided_by` writes,
+        with `control` (an online search's controller) or the recipe's phases; `reads`: other
+        jobs it reads; `run` says how the report shows it (the target-scale chosen run, seed 0, is exported)."""
         weights_file = WeightsFile(f"{decided_by.folder}/mixtures.json", key) if decided_by else None
-        export = run.role == "chosen" and run.scale == "target" and run.replicate == 0
-        config = TrainJob(**self.recipe_fields(recipe, export), seed=self.x.seed + run.replicate, weights=weights,
-                          weights_file=weights_file, control=None)
-        after = self.tokenize + ([decided_by] if decided_by else [])
-        if recipe.name not in self.flops:
-            self.flops[recipe.name] = train_flops(self.x, recipe, self.vocab)
+        fields = self.recipe_fields(recipe, run.role == "chosen" and run.scale == "target" and run.replicate == 0)
+        phased = self.phases(recipe, fields["steps"], weights, weights_file)
+        if phased is not None:
+            control, weights, weights_file = MixtureControl("phases", phased[0], None, None), None, None
+            decided_by, reads = None, [*reads, *phased[1]]
+        config = TrainJob(**fields, seed=self.x.seed + run.replicate, weights=weights, weights_file=weights_file,
+                          control=control)
+        after = list(dict.fromkeys(self.tokenize + ([decided_by] if decided_by else []) + list(reads)))
+        flops_key = (recipe.name, control.kind if control is not None and control.online else "")
+        if flops_key not in self.flops:
+            extra = control_flops(self.x, recipe, self.vocab) if flops_key[1] else 0.0
+            self.flops[flops_key] = train_flops(self.x, recipe, self.vocab) + extra
         job = self.add("train", name, config, after, "final" if run.scale == "target" else "proxy",
-                       flops=self.flops[recipe.name])
+                       flops=self.flops[flops_key])
         self.runs[job.id] = run
         return job
+
+    def phases(self, recipe: RecipeSpec, steps: int, weights: list[float] | None, weights_file: WeightsFile | None
+               ) -> tuple[tuple[Phase, ...], list[Job]] | None:
+        """The recipe's phases at a run of `steps` (None without any), and the jobs they read: a
+        phase starts at the first step at or past its share of the steps (a later phase that
+        starts on the same step replaces it); `chosen` is the run's own mixture (`weights` or
+        `weights_file`: a baseline keeps the schedule with its mixture in it); natural and
+        uniform are the design's."""
+        if not recipe.phases:
+            return None
+        design = next(j for j in self.added if j.kind == "design")
+        starts: dict[int, Phase] = {}
+        for p in recipe.phases:
+            start = int(p.start * steps)  # p.start < 1: the last phase starts before the last step
+            if p.mixture == "chosen":
+                phase = Phase(start, weights, weights_file)
+            elif p.mixture in ("natural", "uniform"):
+                phase = Phase(start, None, WeightsFile(f"{design.folder}/mixtures.json", p.mixture))
+            else:
+                w = dict(p.weights)
+                phase = Phase(start, [w.get(s.name, 0.0) for s in self.x.sources], None)
+            starts[start] = phase
+        read = [j for j in self.added if any(ph.weights_file and ph.weights_file.path == f"{j.folder}/mixtures.json"
+                                             for ph in starts.values())]
+        return tuple(starts.values()), read
 
     # ---- all of it -------------------------------------------------------------------
 
@@ -406,10 +482,20 @@ class _Builder:
         self.tokenize_jobs()
         search, measured = None, []
         if x.search is not None:
-            search = self.search_jobs()
+            search = self.online_search_jobs() if x.search.online else self.search_jobs()
             measured = [*search.proxies, *self.measured_jobs(search)]
         self.report_job(search, measured)
         return JobGraph.of(self.added)
+
+
+def _report_objective(x: Experiment) -> Objective | None:
+    """What the report measures runs by: the spec's objective; for an online search, which sets
+    its own, the average loss over the sources (Aioli's measure, and the one DoReMi reports)."""
+    if x.objective is not None:
+        return _objective(x.objective)
+    if x.search is not None and x.search.online is not None:
+        return Objective("sum", tuple(ObjectiveTerm(1.0 / len(x.sources), s.name) for s in x.sources), 0.0, None)
+    return None
 
 
 def _design_baseline(x: Experiment, b: BaselineSpec, scales: tuple[int, ...]) -> DesignBaseline:

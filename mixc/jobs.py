@@ -394,8 +394,8 @@ class DesignBaseline:
 
 @dataclass(frozen=True)
 class DesignJob:
-    """Kind `design`: the proxy runs' mixtures and the natural and uniform baselines, inside the
-    constraints; writes `mixtures.json`."""
+    """Kind `design`: the proxy runs' mixtures (none for an online search) and the natural and
+    uniform baselines, inside the constraints; writes `mixtures.json`."""
 
     method: str
     runs: int
@@ -409,8 +409,8 @@ class DesignJob:
     output: str = unhashed()
 
     def __post_init__(self) -> None:
-        if self.runs < 1:
-            raise FieldError("runs", f"must be >= 1, got {self.runs}")
+        if self.runs < 0:
+            raise FieldError("runs", f"must be >= 0 (0: the baselines only, for an online search), got {self.runs}")
         if any(b.weights is not None and len(b.weights) != len(self.sources) for b in self.baselines):
             raise FieldError("baselines", f"a fixed baseline needs one weight per source ({len(self.sources)})")
 

@@ -78,10 +78,11 @@ def run(job: DesignJob) -> None:
     tokens = train_tokens(job.store, job.sources)
     poly = polytope(names, job.constraints, tokens, (job.tokens,))
     prior = prior_weights(tuple(names), job.prior, tokens)
-    d = design(poly, DesignConfig(method=job.method, runs=job.runs, seed=job.seed), prior)
-    mixtures = {f"run{i}": [float(x) for x in row] for i, row in enumerate(d.mixtures)}
+    # An online search (runs 0) draws no proxy mixtures: it needs the baselines only.
+    d = design(poly, DesignConfig(method=job.method, runs=job.runs, seed=job.seed), prior) if job.runs else None
+    mixtures = {f"run{i}": [float(x) for x in row] for i, row in enumerate(d.mixtures)} if d else {}
     baselines, moved = _moved(job, tokens)
     with atomic_directory(job.output) as tmp:
         write_json(Path(tmp) / "mixtures.json", {
-            "sources": names, "tokens": tokens, "mixtures": mixtures | baselines, "origin": list(d.origin),
+            "sources": names, "tokens": tokens, "mixtures": mixtures | baselines, "origin": list(d.origin) if d else [],
             "baselines": moved, "violations": _violations(job, tokens)})
