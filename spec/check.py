@@ -683,7 +683,7 @@ class _Checker:
         budget_stmt = self.single(_statements(e, ast.Budget), "a budget")
         budget = self.budget(budget_stmt) if budget_stmt else None
         self.needs_search(search_stmt, objective_stmt, final_stmt, blocks)
-        self.online_rules(search, objective_stmt, blocks, recipes, final, models)
+        self.online_rules(search, objective_stmt, blocks, recipes, models, budget)
         self.phase_rules(search, search_stmt is not None, recipes, final)
         self.needs_final(_statements(e, ast.Validate), final_stmt)
         if search is not None and final is not None:
@@ -717,9 +717,10 @@ class _Checker:
                        help="add `search regmix { runs: 16, train: <recipe> }`")
 
     def online_rules(self, search: SearchSpec | None, objective: ast.Objective | None, constraints: list[ast.Constraints],
-                     recipes: list[RecipeSpec | None], final: str | None, models: list[ModelSpec | None]) -> None:
+                     recipes: list[RecipeSpec | None], models: list[ModelSpec | None], budget: BudgetSpec | None) -> None:
         """DoReMi and Aioli set their own objective and take no constraints; DoReMi's reference
-        scores the proxy's windows, so its context is at least the proxy's."""
+        scores the proxy's windows, so its context is at least the proxy's; a DoReMi run trains
+        in one process, so its final runs cannot adapt across several GPUs."""
         if search is None or search.online is None:
             return
         why = {"doremi": "search doremi minimises the worst excess loss over the sources",
@@ -737,6 +738,10 @@ class _Checker:
             self.error("E026", f"the reference model `{ref.model}` has seq_len {seq[ref.model]}, shorter than the "
                        f"proxy's ({seq[proxy.model]}): it cannot score the proxy's windows", search.span,
                        help="give the reference recipe a model with at least the proxy's seq_len")
+        if search.method == "doremi" and search.online.apply == "online" and budget is not None and budget.gpus > 1:
+            self.error("E034", f"search doremi with `apply: online` trains the final run in one process (its "
+                       f"per-domain losses are over the whole batch), not on {budget.gpus} GPUs", budget.span,
+                       help="use `apply: weights` (the final run trains on the learned mixture), or `gpus: 1`")
 
     def phase_rules(self, search: SearchSpec | None, searched: bool, recipes: list[RecipeSpec | None],
                     final: str | None) -> None:

@@ -106,6 +106,15 @@ def test_online_searches_take_no_objective_constraints_or_phases_on_their_own_ru
     assert codes(diags) == ["E034"] and "own recipe" in errors(diags)[0].message
 
 
+def test_online_doremi_final_runs_in_one_process():
+    text = spec("search doremi { reference: ref, proxy: prox, apply: online }",
+                rest="budget { device: h100, gpus: 8, hours: 1 }")
+    _, diags = check_text(text)
+    assert codes(diags) == ["E034"] and "one process" in errors(diags)[0].message
+    _, diags = check_text(text.replace("apply: online", "apply: weights"))
+    assert codes(diags) == []
+
+
 def test_doremi_reference_must_score_the_proxys_windows():
     _, diags = check_text(spec("search doremi { reference: ref, proxy: big }").replace("final big", "final prox"))
     assert codes(diags) == ["E026"] and "seq_len 32" in errors(diags)[0].message
