@@ -116,3 +116,11 @@ def test_aioli_probes_updates_and_resumes_exactly(store, tmp_path):
 
 def test_an_aioli_run_too_short_for_its_rounds_is_refused_with_the_field(store, tmp_path):
     assert run_job(tmp_path, train_job(store, tmp_path / "run", steps=4, control=aioli(rounds=2))) == 2
+
+
+def test_online_runs_are_never_packed(store, tmp_path, reference):
+    member = {k: v for k, v in train_job(store, tmp_path / "m0", control=doremi(reference)).items()
+              if k not in ("schema", "kind")}
+    other = member | {"output": str(tmp_path / "m1")}
+    with pytest.raises(jobfile.JobFileError, match=r"members\[0\]\.control.*trains alone"):
+        jobfile.parse({"schema": 1, "kind": "pack", "members": [member, other]}, KINDS)
