@@ -26,6 +26,7 @@ from mixc.compiler.progress import Running, Snapshot, Watch
 from mixc.compiler.progress_log import Event
 
 REDRAW_S = 1.0  # the live block's refresh period
+HOLD_S = 1.0  # off a terminal, how long events wait for more (Snakemake starts jobs ms after an end)
 BAR = 20  # characters of the jobs bar
 GREEN, RED, DIM, BOLD = "32", "31", "2", "1"
 
@@ -115,28 +116,43 @@ class Display:
         self.colour = use_colour(stream)
         self._drawn = 0  # lines of the live block now on screen
         self._last_draw = float("-inf")
+        self._held: list[Event] = []  # off a terminal: events not yet printed
+        self._held_since = 0.0
 
-    def tick(self) -> None:
+    def tick(self, last: bool = False) -> None:
+        """Show what happened since the last tick (`last`: the run has ended, hold nothing back)."""
         events = self.watch.poll()
-        if not events and (not self.live or time.monotonic() - self._last_draw < REDRAW_S):
+        if self.live:
+            if events or time.monotonic() - self._last_draw >= REDRAW_S:
+                self._draw_live(events)
             return
-        snapshot = self.watch.snapshot()
-        before = snapshot.done - sum(e.what == "done" for e in events)
-        if self.live:  # the block shows starts and ends; a failure stays above it
-            failed = [e for e in events if e.what == "failed"]
-            self._redraw(plain_lines(failed, before, snapshot.total, self._took, self.colour),
-                         live_lines(self.name, snapshot, self.colour))
-        elif events:
-            lines = plain_lines(events, before, snapshot.total, self._took, self.colour)
+        if events:
+            self._held_since = time.monotonic()
+        self._held += events
+        # Printed once the log has been quiet for HOLD_S: an end's line then names the jobs Snakemake
+        # started after it, however its writes fell between polls.
+        if self._held and (last or time.monotonic() - self._held_since >= HOLD_S):
+            snapshot = self.watch.snapshot()
+            before = snapshot.done - sum(e.what == "done" for e in self._held)
+            lines = plain_lines(self._held, before, snapshot.total, self._took, self.colour)
+            self._held = []
             self.stream.write("".join(f"{line}\n" for line in lines))
             self.stream.flush()
 
     def close(self) -> None:
         """The last events, and the block replaced by one line saying where the run ended."""
-        self.tick()
+        self.tick(last=True)
         if self.live:
             snapshot = self.watch.snapshot()
             self._redraw([f"mixc: {jobs_text(snapshot)} done in {duration(snapshot.elapsed_s)}"], [])
+
+    def _draw_live(self, events: list[Event]) -> None:
+        """The block redrawn; a failure stays above it (the block shows starts and ends)."""
+        snapshot = self.watch.snapshot()
+        failed = [e for e in events if e.what == "failed"]
+        before = snapshot.done - sum(e.what == "done" for e in events)
+        self._redraw(plain_lines(failed, before, snapshot.total, self._took, self.colour),
+                     live_lines(self.name, snapshot, self.colour))
 
     def _took(self, event: Event) -> float | None:
         """How long a job ran, by Snakemake's timestamps."""

@@ -197,16 +197,12 @@ def launch(args: argparse.Namespace, c: "Compiled", workdir: Path, owner: "Owner
             rebuild_damaged(workdir, built.index, act=False)
         cmd = snakemake_command(workdir, built.index, args.profile, args.cores, args.dry_run, args.passthrough)
         quiet = not (args.verbose or args.dry_run or no_jobs_option(args.passthrough, INSPECT | MAINTAIN))
-        print(f"mixc: {c.experiment.name}: {built.jobs} jobs in {workdir}\n"
-              f"mixc: report: {report_path(built.index, workdir)}", file=sys.stderr)
+        log = snakemake_log(workdir) if quiet else None
+        print(f"mixc: {c.experiment.name}: {built.jobs} jobs in {workdir}; Snakemake ({args.profile})"
+              + (f", its log: {log.relative_to(workdir)}" if log else "")
+              + f"\nmixc: report: {report_path(built.index, workdir)}", file=sys.stderr)
         started = time.time() - 2  # a log's mtime on a shared filesystem may lag this clock a little
-        display = None
-        if quiet:
-            log = snakemake_log(workdir)
-            print(f"mixc: running Snakemake ({args.profile}); its log: {log}", file=sys.stderr)
-            display = Display(c.experiment.name, Watch(workdir, log, time.time()), sys.stderr)
-        else:
-            print(f"mixc: running Snakemake ({args.profile})", file=sys.stderr)
+        display = Display(c.experiment.name, Watch(workdir, log, time.time()), sys.stderr) if log else None
         with open(log, "w", encoding="utf-8") if log else contextlib.nullcontext() as output:
             outcome = supervise.run(cmd, grace_for(args.profile), pass_fds=[owner.fd] if owner else [],
                                     on_start=(lambda proc: owner.started(proc.pid)) if owner else None,

@@ -68,7 +68,8 @@ def test_the_terminal_shows_a_live_view_and_the_table(ran):
     spec, work, shown = ran
     lines = shown.replace("\r", "").split("\n")
     report = next((work / "report").iterdir()) / "report.html"
-    assert lines[:2] == [f"mixc: tiny: 13 jobs in {work}", f"mixc: report: {report}"]
+    assert lines[0].startswith(f"mixc: tiny: 13 jobs in {work}; Snakemake (local), its log: logs/snakemake/")
+    assert lines[1] == f"mixc: report: {report}"
     assert [line for line in lines if line][-2:] == [f"work directory: {work}", f"report: {report}"]
     assert f"{ESC}1mtiny{ESC}0m [" in shown and "running" in shown and "elapsed" in shown  # the block, in colour
     assert f"F{ESC}J" in shown  # redrawn in place: up to its first line, cleared below

@@ -73,7 +73,8 @@ def test_run_end_to_end_then_rerun_only_what_changed(make_spec, tmp_path, capsys
     # Off a terminal: the work directory and the report first and last, a line per job start and end,
     # and none of Snakemake's own output, which is in the log named.
     err = captured.err.splitlines()
-    assert err[:2] == [f"mixc: tiny: 13 jobs in {work}", f"mixc: report: {report / 'report.html'}"]
+    assert err[0].startswith(f"mixc: tiny: 13 jobs in {work}; Snakemake (local), its log: logs/snakemake/")
+    assert err[1] == f"mixc: report: {report / 'report.html'}"
     assert out.splitlines()[-2:] == [f"work directory: {work}", f"report: {report / 'report.html'}"]
     jobs = json.loads((work / "jobs" / "tiny.index.json").read_text())["jobs"]
     events = [line for line in err if line.startswith(("mixc: start ", "mixc: done "))]
@@ -81,7 +82,7 @@ def test_run_end_to_end_then_rerun_only_what_changed(make_spec, tmp_path, capsys
     ended = sorted(line.split()[3] for line in events if line.startswith("mixc: done "))
     assert started == ended == sorted(jobs) and len(events) < 2 * len(jobs)  # a start joins the end before it
     assert "SNAKEMAKE" not in captured.err and "Job stats" not in captured.err and "\x1b[" not in captured.err
-    log = Path(next(line for line in err if "its log: " in line).split("its log: ")[1])
+    log = work / err[0].split("its log: ")[1]
     assert log.parent == work / "logs" / "snakemake" and "Job stats" in log.read_text()
     summary = json.loads((report / "summary.json").read_text())
     chosen = next(r for r in summary["runs"] if r["role"] == "chosen")
