@@ -143,15 +143,21 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
     return ["| " + " | ".join(cells) + " |" for cells in (header, ["---"] * len(header), *rows)]
 
 
+def solution_lines(summary: Mapping[str, Any], between: str) -> list[str]:
+    """The solved mixture (its shares joined by `between`) and its binding constraints, if any."""
+    sol = summary.get("solution")
+    if not sol:
+        return []
+    lines = ["mixture found: " + between.join(f"{s} {w:.1%}" for s, w in sol["mixture"].items())]
+    if sol.get("binding"):
+        lines.append(f"binding constraints: {', '.join(sol['binding'])}")
+    return lines
+
+
 def _heading(summary: Mapping[str, Any]) -> list[str]:
     objective = objective_text(summary["objective"])
-    lines = [f"experiment {summary['experiment']}: minimize {objective} (losses in nats per token)"]
-    sol = summary.get("solution")
-    if sol:
-        lines.append("mixture found: " + "  ".join(f"{s} {w:.1%}" for s, w in sol["mixture"].items()))
-        if sol.get("binding"):
-            lines.append(f"binding constraints: {', '.join(sol['binding'])}")
-    return lines
+    return [f"experiment {summary['experiment']}: minimize {objective} (losses in nats per token)",
+            *solution_lines(summary, "  ")]
 
 
 def evaluation_text(summary: Mapping[str, Any]) -> str | None:

@@ -14,7 +14,7 @@ import re
 from typing import Any, Mapping, Sequence
 
 from mixc.compiler.results import (block_cells, evaluation_text, fmt, law_text, objective_text, run_cells,
-                                   scale_title)
+                                   scale_title, solution_lines)
 from mixc.compiler.results_plots import PLOTS, mixture_rows
 
 CAPTIONS = {
@@ -125,12 +125,8 @@ def _figure(name: str, svg: str | None) -> str:
 
 
 def _heading(summary: Mapping[str, Any]) -> str:
-    lines = [f"minimize {objective_text(summary['objective'])} (losses in nats per token)"]
-    sol = summary.get("solution")
-    if sol:
-        lines.append("mixture found: " + ", ".join(f"{s} {w:.1%}" for s, w in sol["mixture"].items()))
-        if sol.get("binding"):
-            lines.append(f"binding constraints: {', '.join(sol['binding'])}")
+    lines = [f"minimize {objective_text(summary['objective'])} (losses in nats per token)",
+             *solution_lines(summary, ", ")]
     if evaluation_text(summary):
         lines.append(evaluation_text(summary))
     return '<div class="heading">' + "".join(f"<p>{_esc(line)}</p>" for line in lines) + "</div>"
