@@ -29,6 +29,10 @@ CAPTIONS = {
                     "every number.",
     "loss_curves": "Training loss against tokens trained, one panel per recipe; the bold line is the moving average, "
                    "the faint one the raw per-step loss.",
+    "mixture_schedules": "The mixture over training of each run whose mixture changed, from the step each change "
+                         "took effect: phases and Aioli set the share of the batches; DoReMi draws batches from its "
+                         "prior and sets each source's weight in the loss. The title gives what DoReMi and Aioli "
+                         "learned (the average over the steps), the mixture a run on the learned mixture trains on.",
 }
 NUMBER = re.compile(r"^([-+]?\d|-$)")  # a cell that holds a figure (or `-` for none): set right
 STYLE = """
@@ -148,7 +152,8 @@ def html(summary: Mapping[str, Any]) -> str:
         _figure("objective_scatter", plots["objective_scatter"]), _figure("objective_bars", plots["objective_bars"]),
         _section("The law", f"<p>{_esc(law)}</p>" if law else "", table(*cv) if cv else "",
                  table(*candidates) if candidates else ""),
-        _section("Mixtures", _figure("mixture_bars", plots["mixture_bars"]), table(*mixtures) if mixtures else ""),
+        _section("Mixtures", _figure("mixture_bars", plots["mixture_bars"]), table(*mixtures) if mixtures else "",
+                 _figure("mixture_schedules", plots["mixture_schedules"])),
         _section("Losses", _figure("loss_heatmap", plots["loss_heatmap"]),
                  _figure("loss_curves", plots["loss_curves"])),
         _section("Runs", table(*run_cells(summary))),

@@ -11,6 +11,8 @@ and returns one figure's `<svg>` element, or None when the summary holds nothing
     mixture_bars        the chosen mixture beside the baselines, each source's share written in
     loss_curves         training loss against tokens trained, a panel per scale: an exponential
                         moving average drawn over the raw losses (faint)
+    mixture_schedules   the mixture over training of each run whose mixture changed (phases,
+                        DoReMi, Aioli), stacked shares against tokens, with what it learned
 
 matplotlib through its object API only (no pyplot: no global figure state), under
 `rc_context` for the few settings the SVG needs; text is drawn as paths, so the page looks
@@ -258,4 +260,54 @@ def loss_curves(summary: Mapping[str, Any]) -> str | None:
     return _svg(fig, "curves")
 
 
-PLOTS = (objective_scatter, objective_bars, loss_heatmap, mixture_bars, loss_curves)  # the page's order
+SCHEDULE_PANELS = 6  # replicates repeat their first one's schedule; more panels than this would drown the page
+
+
+def scheduled_runs(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The runs whose mixture changed over training, one per (label, scale): the lowest replicate."""
+    seen: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for r in sorted(summary["runs"], key=lambda r: r["replicate"]):
+        if r.get("schedule") and r["schedule"].get("schedule") and r.get("tokens_per_step") and r.get("steps"):
+            seen.setdefault((r["label"], r["scale"]), r)
+    return list(seen.values())[:SCHEDULE_PANELS]
+
+
+def shares_text(sources: Sequence[str], weights: Sequence[float], top: int = 3) -> str:
+    """The largest shares of a mixture, e.g. 'code 41%, docs 22%, legal 15%'."""
+    ranked = sorted(zip(sources, weights), key=lambda sw: -sw[1])[:top]
+    return ", ".join(f"{s} {w:.0%}" for s, w in ranked)
+
+
+def mixture_schedules(summary: Mapping[str, Any]) -> str | None:
+    runs = scheduled_runs(summary)
+    if not runs:
+        return None
+    from matplotlib.ticker import FuncFormatter
+
+    sources = summary["sources"]
+    fig, axes = _figure(WIDTH, 1.2 + 2.1 * len(runs), rows=len(runs))
+    for ax, r in zip(axes, runs):
+        per_step, changes = r["tokens_per_step"], r["schedule"]["schedule"]
+        # Each change holds from its first step to the next change's, the last to the run's end.
+        xs = [step * per_step for step, _ in changes] + [r["steps"] * per_step]
+        shares = [[w[j] for _, w in changes] + [changes[-1][1][j]] for j in range(len(sources))]
+        ax.grid(False)
+        ax.stackplot(xs, shares, step="post", colors=[SOURCES[j % len(SOURCES)] for j in range(len(sources))],
+                     labels=list(sources) if ax is axes[0] else (), linewidth=0)
+        ax.set_xlim(0, xs[-1])
+        ax.set_ylim(0, 1)
+        ax.yaxis.set_major_formatter("{x:.0%}")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: tokens_tick(x)))
+        ax.set_ylabel("weight")
+        kind, learned = r["schedule"]["kind"], r["schedule"].get("learned")
+        # A phased run learns nothing: its last phase is what `learned` holds, and the plot shows it.
+        tail = f"; learned: {shares_text(sources, learned)}" if learned and kind != "phases" else ""
+        ax.set_title(f"{r['label']} ({r['scale']} scale), {kind}{tail}", fontsize=9)
+    axes[-1].set_xlabel("tokens trained (step x batch x sequence length)")
+    fig.legend(ncols=min(len(sources), 6), fontsize=8, loc="outside lower center", frameon=False)
+    fig.suptitle("the mixture over training, where it changed: each source's weight (its share of the batches; "
+                 "for DoReMi, its weight in the loss)", fontsize=10)
+    return _svg(fig, "schedules")
+
+
+PLOTS = (objective_scatter, objective_bars, loss_heatmap, mixture_bars, loss_curves, mixture_schedules)  # the page's order

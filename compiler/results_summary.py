@@ -31,7 +31,11 @@ summary.json (every key always present; null where it does not apply or has not 
                  prediction (out-of-fold | in-sample | out-of-sample: chosen and baselines,
                  which the law was not fitted on), fold (the proxy run's CV fold),
                  curve [[step, training loss], ...], tokens_per_step (batch_size x seq_len),
-                 steps, tokens (trained, total), wall_time_s, tokens_per_s
+                 steps, tokens (trained, total), wall_time_s, tokens_per_s,
+                 schedule (a run whose mixture changed over its steps -- phases, DoReMi,
+                 Aioli -- else null): {kind, sources, schedule [[first step, [w, ...]], ...],
+                 learned [w, ...] (the mixture it arrived at: DoReMi's and Aioli's average
+                 over the steps)}
     evaluation   {"window": tokens per window, "asked": predicted tokens asked per set,
                  "tokens": {eval_set: predicted tokens it gave}, "short": [sets smaller than
                  asked]}: the one evaluation every run shares; null before any run finished
@@ -124,7 +128,8 @@ def run_summary(job: ReportJob, run: ReportRun, train: TrainJob | None, weights:
             "predicted": None, "prediction": None, "fold": None,
             "curve": metrics.get("loss_curve", []), "tokens_per_step": _tokens_per_step(train, metrics),
             "steps": metrics.get("steps"), "tokens": metrics.get("tokens"),
-            "wall_time_s": metrics.get("wall_time_s"), "tokens_per_s": metrics.get("tokens_per_s")}
+            "wall_time_s": metrics.get("wall_time_s"), "tokens_per_s": metrics.get("tokens_per_s"),
+            "schedule": metrics.get("mixture")}
 
 
 def _law_predictions(law: Mapping[str, Any], runs: Sequence[Mapping[str, Any]], sources: Sequence[str],

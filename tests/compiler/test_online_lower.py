@@ -117,3 +117,7 @@ def test_doremi_runs_end_to_end_and_the_runs_keep_their_schedule(make_spec, tmp_
     final = json.loads(next(work.glob("train/tiny_final-*/metrics.json")).read_text())
     assert final["mixture"]["schedule"][0][1] == learned  # the first phase trains on what DoReMi learned
     assert final["mixture"]["schedule"][1][0] == final["steps"] // 2
+    # The report draws both: DoReMi's weights over its steps, and the final run's two phases.
+    page = next(work.glob("report/tiny-*/report.html")).read_text()
+    assert 'data-plot="mixture_schedules"' in page
+    assert "doremi proxy (proxy scale), doremi; learned:" in page and "<!-- chosen (target scale), phases -->" in page

@@ -14,7 +14,7 @@ import pytest
 from mixc.compiler.jobs.report import run as run_report
 from mixc.compiler.results import markdown, result_table, runs_text
 from mixc.compiler.results_html import html
-from mixc.compiler.results_plots import loss_curves, scatter_points, smoothed, tokens_tick
+from mixc.compiler.results_plots import loss_curves, mixture_schedules, scatter_points, smoothed, tokens_tick
 from mixc.compiler.results_summary import summarize
 from mixc.jobs import Objective, ObjectiveTerm, ReportJob, ReportRun
 from tests.helpers.jobs import model, train_job
@@ -235,7 +235,7 @@ def test_summary_fields_and_markdown(in_work):
     assert set(summary["runs"][0]) == {
         "name", "role", "mixture_name", "label", "scale", "replicate", "seed", "output", "mixture", "losses",
         "objective", "predicted", "prediction", "fold", "curve", "tokens_per_step", "steps", "tokens",
-        "wall_time_s", "tokens_per_s"}
+        "wall_time_s", "tokens_per_s", "schedule"}
     assert summary["baselines"] == {
         "natural": [MOVED],
         "fixed0": ["breaks an epoch cap: tiny.mix:10 epochs(beta) <= 2"]}
@@ -302,3 +302,27 @@ def test_a_small_held_out_set_is_reported_with_its_size():
     assert "same held-out windows of 128 tokens" in line and "literature 2,560 tokens" in line
     assert "code" not in line.split("smaller")[1]
     assert evaluation_text({"evaluation": None}) is None
+
+
+def test_a_run_whose_mixture_changed_is_drawn_over_training_with_what_it_learned(in_work):
+    job = workdir(in_work)
+    chosen = next(r for r in job.runs if r.name == "tiny_chosen")  # 12 steps of 64 tokens
+    metrics_path = in_work / chosen.output / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["mixture"] = {"kind": "doremi", "sources": list(SOURCES),
+                          "schedule": [[0, [0.5, 0.5]], [4, [0.7, 0.3]], [8, [0.9, 0.1]]], "learned": [0.7, 0.3]}
+    write(metrics_path, metrics)
+    summary = summarize(job)
+    entry = next(r for r in summary["runs"] if r["name"] == "tiny_chosen")
+    assert entry["schedule"]["schedule"][1] == [4, [0.7, 0.3]]
+    assert all(r["schedule"] is None for r in summary["runs"] if r["name"] != "tiny_chosen")
+    texts = svg_text(mixture_schedules(summary))
+    assert "chosen (proxy scale), doremi; learned: alpha 70%, beta 30%" in texts
+    assert "weight" in texts and {"alpha", "beta", "700"} <= set(texts)
+    assert "800" not in texts  # the axis ends at the run's end, 768 tokens
+    page = html(summary)
+    assert page.count('class="plot"') == 6 and 'data-plot="mixture_schedules"' in page
+    # Without a changing mixture there is nothing to draw, and the page has no empty figure.
+    metrics.pop("mixture")
+    write(metrics_path, metrics)
+    assert mixture_schedules(summarize(job)) is None
