@@ -29,8 +29,9 @@ seeded subset of at most HYPER_RUNS runs (subset of data, R&W sec. 8.3.1); the p
 uses every run. The Cholesky factor is retried with growing jitter, so a near-singular
 kernel (repeated mixtures, a constant loss) never fails. `predict_std` is the posterior
 standard deviation of the latent f (noise excluded), in loss units: what Bayesian
-optimisation needs. Not convex in w: the solve samples. The params hold the standardised
-training inputs, so a saved law is O(runs x sources) numbers.
+optimisation needs; `posterior_cov` the covariance between mixtures, for batches. Not
+convex in w: the solve samples. The params hold the standardised training inputs, so a
+saved law is O(runs x sources) numbers.
 
 In the field: ADMIRE-BayesOpt (Chen et al. 2025, arXiv:2508.11551) chooses mixtures by
 Bayesian optimisation, which needs a surrogate's uncertainty besides its mean; Olmix
@@ -213,6 +214,13 @@ class GaussianProcessLaw(Law):
             out[:, j] = p["y_mean"][j] + p["y_scale"][j] * out[:, j]
         return out
 
+    def _factor(self, j: int) -> np.ndarray:
+        """Lower Cholesky factor of target j's kernel matrix on the runs, noise and jitter included."""
+        p, theta = self.params, np.array(self.params["theta"][j])
+        Z = np.array(p["X"])
+        K, _ = _kernel(Z, Z, theta)
+        return np.linalg.cholesky(K + (np.exp(theta[-1]) + p["jitter"][j]) * np.eye(len(Z)))
+
     def predict_std(self, W: np.ndarray) -> np.ndarray:
         """(n, targets) posterior standard deviation of the latent loss f(w), noise excluded, in loss units."""
         from scipy.linalg import solve_triangular
@@ -223,14 +231,25 @@ class GaussianProcessLaw(Law):
         out = np.empty((len(Zs), len(self.targets)))
         for j in range(len(self.targets)):
             theta = np.array(p["theta"][j])
-            K, _ = _kernel(Z, Z, theta)
-            L = np.linalg.cholesky(K + (np.exp(theta[-1]) + p["jitter"][j]) * np.eye(len(Z)))
+            L = self._factor(j)
             for i in range(0, len(Zs), CHUNK):
                 z = Zs[i:i + CHUNK]
                 v = solve_triangular(L, _kernel(z, Z, theta)[0].T, lower=True)
                 out[i:i + CHUNK, j] = np.sqrt(np.maximum(np.exp(theta[d]) - (v * v).sum(0), 0.0))
             out[:, j] *= p["y_scale"][j]
         return out
+
+    def posterior_cov(self, A: np.ndarray, B: np.ndarray, target: int = 0) -> np.ndarray:
+        """(len(A), len(B)) posterior covariance of the latent loss between mixtures, noise excluded,
+        in loss units squared: what batch and multi-fidelity acquisitions condition on."""
+        from scipy.linalg import solve_triangular
+
+        p = self.params
+        Z, Za, Zb = np.array(p["X"]), self._inputs(A), self._inputs(B)
+        theta, L = np.array(p["theta"][target]), self._factor(target)
+        va = solve_triangular(L, _kernel(Za, Z, theta)[0].T, lower=True)
+        vb = solve_triangular(L, _kernel(Zb, Z, theta)[0].T, lower=True)
+        return (_kernel(Za, Zb, theta)[0] - va.T @ vb) * p["y_scale"][target] ** 2
 
     def grad(self, w):
         """(targets, sources) gradient of the predicted loss; infinite where a weight is 0 (d sqrt(w)/dw)."""
