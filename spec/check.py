@@ -14,11 +14,11 @@ from typing import Callable, Iterable, Sequence
 from mixc.shape import default_ffn_hidden, problems as shape_problems
 from mixc.spec import ast
 from mixc.spec.diagnostics import Diagnostic, Note, sort_key
-from mixc.spec.experiment import (APPLY, DESIGNS, DEVICES, LAWS, ONLINE_METHODS, PRIORS, SCHEDULES, SEARCH_METHODS,
-                                  BaselineSpec, BudgetSpec, ConstraintSpec, DataSpec, Experiment, ModelSpec,
-                                  ObjectiveSpec, ObjectiveTerm, OnlineSpec, PhaseSpec, RecipeSpec, SearchSpec,
+from mixc.spec.experiment import (APPLY, DESIGNS, DEVICES, LAWS, ONLINE_METHODS, PRIORS, PROPOSE, SCHEDULES,
+                                  SEARCH_METHODS, BaselineSpec, BudgetSpec, ConstraintSpec, DataSpec, Experiment,
+                                  ModelSpec, ObjectiveSpec, ObjectiveTerm, OnlineSpec, PhaseSpec, RecipeSpec, SearchSpec,
                                   TokenizerSpec)
-from mixc.spec.fields import Field, Read, did_you_mean, describe, number_of, read_fields, read_value
+from mixc.spec.fields import Field, Read, closest, did_you_mean, describe, number_of, read_fields, read_value
 from mixc.spec.load import Loaded
 
 Hook = Callable[[Experiment], Iterable[Diagnostic]]
@@ -70,8 +70,12 @@ RECIPE = {
 }
 
 SEARCH = {
-    "runs": Field("int", min=1, max=100000, doc="number of proxy runs"),
-    "train": Field("ref", doc="the recipe of the proxy runs"),
+    "runs": Field("int", min=1, max=100000, doc="number of proxy runs (of each round, at each fidelity)"),
+    "train": Field("ref", None, doc="the recipe of the proxy runs"),
+    "rounds": Field("int", 1, min=1, max=1000,
+                    doc="rounds of `runs` proxy runs, each proposed from the runs before it"),
+    "propose": Field("choice", "climb", choices=PROPOSE, doc="how rounds after the first are proposed"),
+    "fidelities": Field("refs", (), doc="proxy recipes, cheapest first; the result is for the last"),
     "law": Field("choice", "auto", choices=LAWS),
     "prior": Field("choice", "natural", choices=PRIORS),
     "design": Field("choice", "dirichlet", choices=DESIGNS),
@@ -387,20 +391,71 @@ class _Checker:
         read = read_fields([(x.key, x.value) for x in s.body.entries], SEARCHES[method], f"search {method}", s.span,
                            self.diags)
         v = read.values
+        if method == "regmix":
+            return self.regmix(s, read, scope)
         recipes = [k for k in ("train", "proxy", "reference") if k in SEARCHES[method]]
         found = [k in read.spans and self.ref(v[k], read.spans[k], scope.recipes, "train recipe") for k in recipes]
         if not all(found) or not read.ok or s.body.phases:
             return None
-        if method == "regmix":
-            runs_span = next(x.span for x in s.body.entries if x.key.id == "runs")
-            return SearchSpec(method, v["runs"], v["train"], v["law"], v["prior"], v["design"], v["extrapolate"],
-                              v["pack"], s.span, runs_span)
         aioli = method == "aioli"
         online = OnlineSpec(reference=v.get("reference"), apply=v["apply"], step_size=v["step_size"],
                             smoothing=v["smoothing"], rounds=v.get("rounds", 1), learn_fraction=v.get("learn_fraction", 0.0),
                             sweeps=v.get("sweeps", 1), eval_tokens=v.get("eval_tokens", 0))
         rounds_span = next((x.span for x in s.body.entries if x.key.id == "rounds"), s.span) if aioli else s.span
         return SearchSpec(method, 0, v["proxy"], "auto", v["prior"], "dirichlet", False, 1, s.span, rounds_span, online)
+
+    def regmix(self, s: ast.Search, read: Read, scope: _Scope) -> SearchSpec | None:
+        """`search regmix`: its recipe (`train`, or the last of `fidelities`), its rounds."""
+        v, spans = read.values, read.spans
+        ok = read.ok and not s.body.phases
+        if "train" in spans:
+            ok = self.ref(v["train"], spans["train"], scope.recipes, "train recipe") and ok
+        fidelities = v.get("fidelities", ())
+        if "fidelities" in spans:
+            ok = self.fidelities(s, scope) and ok
+            if ok and "train" in spans and v["train"] != fidelities[-1]:
+                self.error("E035", f"`train: {v['train']}` is not the last of `fidelities`, the fidelity the result "
+                           "is for", spans["train"], help=f"leave out `train`, or put `{v['train']}` last in "
+                           "`fidelities`")
+                ok = False
+        elif not any(x.key.id in ("train", "fidelities") or x.key.id not in SEARCH
+                     and closest(x.key.id, SEARCH) == "train" for x in s.body.entries):  # reported as written
+            self.error("E023", "search regmix needs `train`", s.span,
+                       help="add `train: ...` (the recipe of the proxy runs), or `fidelities: [cheap, ..., proxy]`")
+            ok = False
+        if "propose" in spans and v.get("rounds") == 1:
+            self.error("W003", "`propose` has no effect in a search of one round", spans["propose"],
+                       help="add `rounds: N` (N > 1), or remove `propose`")
+        if ok and v["rounds"] > 1 and v["runs"] * (len(fidelities) or 1) < 2:
+            self.error("E026", "a search in rounds needs at least 2 runs in its first round, to propose the next from",
+                       spans["runs"], help="give `runs: 2` or more")
+            ok = False
+        if not ok:
+            return None
+        runs_span = next(x.span for x in s.body.entries if x.key.id == "runs")
+        recipe = fidelities[-1] if fidelities else v["train"]
+        return SearchSpec("regmix", v["runs"], recipe, v["law"], v["prior"], v["design"], v["extrapolate"], v["pack"],
+                          s.span, runs_span, rounds=v["rounds"], propose=v["propose"], fidelities=fidelities,
+                          fidelities_span=spans.get("fidelities"))
+
+    def fidelities(self, s: ast.Search, scope: _Scope) -> bool:
+        """`fidelities: [a, b]`: at least two recipes, each defined, none twice."""
+        entry = next(x for x in s.body.entries if x.key.id == "fidelities")
+        ok, seen = True, {}
+        for item in entry.value.items:
+            if item.id in seen:
+                self.error("E020", f"`{item.id}` is named twice in `fidelities`", item.span,
+                           notes=[Note("first named here", seen[item.id].span)], help="name each recipe once")
+                ok = False
+            else:
+                seen[item.id] = item
+                ok = self.ref(item.id, item.span, scope.recipes, "train recipe") and ok
+        if len(entry.value.items) < 2:
+            self.error("E026", f"`fidelities` names at least two recipes, cheapest first, got "
+                       f"{len(entry.value.items)}", entry.value.span,
+                       help="with one proxy recipe write `train: NAME` instead")
+            ok = False
+        return ok
 
     def final(self, f: ast.Final, scope: _Scope) -> str | None:
         return f.recipe.id if self.ref(f.recipe.id, f.recipe.span, scope.recipes, "train recipe") else None
@@ -747,7 +802,7 @@ class _Checker:
                     final: str | None) -> None:
         """Phases shape a measured run's mixture: not a search's own runs', not an online run's,
         and `chosen` needs a search to choose it."""
-        own = {search.recipe, search.online.reference if search.online else None} if search else set()
+        own = {*search.proxy_recipes, search.online.reference if search.online else None} if search else set()
         online_final = search is not None and search.online is not None and search.online.apply == "online"
         for r in recipes:
             if r is None or not r.phases:
@@ -797,6 +852,9 @@ class _Checker:
         if search is not None:
             used_recipes |= {x.value.id for x in search.body.entries
                              if x.key.id in ("train", "proxy", "reference") and isinstance(x.value, ast.Name)}
+            listed = [x.value.items if isinstance(x.value, ast.List) else (x.value,) for x in search.body.entries
+                      if x.key.id == "fidelities"]
+            used_recipes |= {item.id for items in listed for item in items if isinstance(item, ast.Name)}
         for name, r in scope.recipes.items():
             if name not in used_recipes and r.span.file == e.span.file:
                 self.error("W001", f"train recipe `{name}` is not used by the search or `final`", r.name.span,

@@ -47,8 +47,10 @@ CODES: dict[str, str] = {
     "E032": "bad constraint",
     "E033": "experiment inside an imported file",
     "E034": "does not apply with this search",
+    "E035": "search keys that disagree",
     "W001": "unused definition",
     "W002": "the final recipe trains on less than a proxy",
+    "W003": "a search key with no effect",
     # From the compiler: `mixc build` (E101, E105) and the hooks `mixc check` runs (E102, E103, E104, E106).
     "E101": "data files not found",
     "E102": "constraints cannot all hold",

@@ -23,6 +23,7 @@ APPLY = ("weights", "online")  # an online search's result: its average weights,
 SCHEDULES = ("constant", "cosine")
 PRIORS = ("natural", "uniform")
 DESIGNS = ("dirichlet", "spacefilling")
+PROPOSE = ("climb", "ei", "ucb")  # how a search in rounds proposes each later round's mixtures (compiler.mixture.rounds)
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,8 @@ class OnlineSpec:
 @dataclass(frozen=True)
 class SearchSpec:
     method: str
-    runs: int
-    recipe: str
+    runs: int  # regmix: proxy runs of each round, at each fidelity
+    recipe: str  # the proxy recipe the result is for (with fidelities, the last of them)
     law: str
     prior: str
     design: str
@@ -128,6 +129,21 @@ class SearchSpec:
     span: Span
     runs_span: Span  # the `runs:` entry (aioli: `rounds:`), where errors about the number of runs point
     online: OnlineSpec | None = None  # doremi and aioli; None for regmix (runs is then 0)
+    rounds: int = 1  # regmix: rounds of `runs` proxies at every fidelity, each after the runs before it
+    propose: str = "climb"  # regmix in rounds: how rounds after the first are proposed (PROPOSE)
+    fidelities: tuple[str, ...] = ()  # regmix: the proxy recipes, cheapest first; the last is `recipe`
+    fidelities_span: Span | None = None  # the `fidelities:` entry, where errors about them point
+
+    @property
+    def proxy_recipes(self) -> tuple[str, ...]:
+        """The recipes the search's proxies train with, fidelity 0 (cheapest) first: its
+        `fidelities`, or its one recipe."""
+        return self.fidelities or (self.recipe,)
+
+    @property
+    def proxy_runs(self) -> int:
+        """Every proxy run of the search: `runs` a round at each fidelity, in every round."""
+        return self.runs * self.rounds * len(self.proxy_recipes)
 
 
 @dataclass(frozen=True)

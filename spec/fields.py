@@ -140,6 +140,15 @@ def read_value(key: str, f: Field, expr: ast.Expr, diags: list[Diagnostic]) -> o
             diags.append(Diagnostic("E021", f"unknown {key} `{expr.id}`", span, help=hint))
             return None
         return expr.id
+    if f.kind == "refs":
+        bad = expr if not isinstance(expr, ast.List) else next(
+            (item for item in expr.items if not isinstance(item, ast.Name)), None)
+        if bad is not None:
+            got = describe(bad) if bad is expr else f"{describe(bad)} in the list"
+            diags.append(Diagnostic("E024", f"`{key}` expects a list of names, got {got}", bad.span,
+                                    help=f"write `{key}: [first, second]`"))
+            return None
+        return tuple(item.id for item in expr.items)
     if f.kind == "string":
         if not isinstance(expr, ast.String):
             diags.append(Diagnostic("E024", f"`{key}` expects a string, got {describe(expr)}", span))
