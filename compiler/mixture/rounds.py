@@ -23,13 +23,16 @@ how they propose:
 
 The acquisition is maximised over CANDIDATES uniform polytope samples, refined by local draws
 around the REFINE_TOP best, all inside the polytope (convex combinations of its points). A
-round's batch is chosen greedily by the kriging believer (Ginsbourger, Le Riche & Carraro
-2010, "Kriging is well-suited to parallelize optimization"): after each pick the surrogate is
-conditioned on its own prediction there, which leaves the mean unchanged, shrinks the
-variance around the pick by the posterior covariance, and lowers the incumbent to the
-believed value. It needs no refit, only the pool's posterior covariance and one rank-one
-update per pick, and it spreads a batch without a Lipschitz constant, which local
-penalisation (Gonzalez et al. 2016) would have to estimate on a simplex.
+round's batch is chosen greedily by the constant liar (Ginsbourger, Le Riche & Carraro 2010,
+"Kriging is well-suited to parallelize optimization"): after each pick the surrogate is
+conditioned on the lie that the pick measured the incumbent, which raises the mean and
+shrinks the variance around it by the posterior covariance, so that the next pick goes
+elsewhere. The kriging believer (the lie = the prediction itself) was tried first: it lowers
+the incumbent to the believed value, and after one optimistic pick every other candidate's
+improvement was near zero, so the rest of the batch fell anywhere. Either needs no refit,
+only the pool's posterior covariance and one rank-one update per pick, and spreads a batch
+without a Lipschitz constant, which local penalisation (Gonzalez et al. 2016) would have to
+estimate on a simplex.
 
 Several fidelities (`costs`, one per fidelity, cheapest first, the last the target): each
 fidelity's objective is standardised by its own runs' mean and spread (a smaller proxy's loss
@@ -42,7 +45,7 @@ evaluations", Struct. Multidiscip. Optim. 32): the improvement at the target tim
 posterior correlation between the fidelity's loss and the target's at that mixture, times the
 cost ratio c_target / c_fidelity. (Huang's term for a fidelity's own noise is left out: the
 law's noise is one for all fidelities.) A cheap run is chosen where it still tells about the
-target; the kriging believer lowers that correlation where cheap runs were already placed.
+target; the liar lowers that correlation where cheap runs were already placed.
 Every batch keeps at least one run at the target fidelity, so the target's level is measured.
 
 This module proposes mixtures only: it reads and writes no files and trains nothing. Bad
@@ -254,12 +257,11 @@ def _acquire(method: str, law: GaussianProcessLaw, poly: Polytope, runs: RunsSoF
         fids.append(l)
         scores.append(score)
         used[i] = True
-        # Kriging believer: condition on f(row) = its mean, exactly.
+        # Constant liar: condition on f(row) = the incumbent, exactly.
         row = i * F + l
         c = cov[:, row].copy()
         if c[row] > known:
+            mean += c * ((incumbent - mean[row]) / c[row])
             cov -= np.outer(c, c) / c[row]
-        if l == target:
-            incumbent = min(incumbent, float(mean[row]))
     sd_t = _levels(runs, F)[1][target]  # the gains are in the target's standardised units
     return Proposal(pool[picks], tuple(fids), tuple(float(sd_t * v) for v in scores))
