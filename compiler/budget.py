@@ -35,7 +35,8 @@ BYTE_VOCAB = 257  # 256 bytes and the end-of-text token (runtime.tokenizer)
 # 0.5-0.9 s a source (the quickstart's ~1.5 MB ones: a large source takes longer, and that is
 # not estimated), design 1.0-1.4 s, fit 8.3 s, solve 0.9 s, report 0.9 s.
 TRAINING = ("train", "pack")  # the kinds that train models; the others are bookkeeping
-BOOKKEEPING_S = {"tokenizer": 2.0, "tokenize": 1.0, "design": 2.0, "fit": 10.0, "solve": 2.0, "report": 2.0}
+BOOKKEEPING_S = {"tokenizer": 2.0, "tokenize": 1.0, "design": 2.0, "propose": 4.0, "fit": 10.0, "solve": 2.0,
+                 "report": 2.0}
 
 
 class JobLike(Protocol):
@@ -181,16 +182,29 @@ class _Stages:
             adapt = x.search.online.apply == "online"
             after = [design, *own, *self.measured(data, design, [design, *own] if adapt else own[-1:], adapt)]
         elif x.search:
-            proxy = x.recipe(x.search.recipe)
             design = self.add("design", "design", data)
-            runs = packs(range(x.search.runs), search_pack(x, self.vocab))
-            kind = "pack" if len(runs) < x.search.runs else "train"
-            proxies = [self.add(f"proxy/{r[0]}", kind, [*data, design], proxy, "proxy", len(r)) for r in runs]
-            fit = self.add("fit", "fit", [design, *proxies])
+            decided, proxies = self.rounds(data, design)
+            fit = self.add("fit", "fit", [*decided, *proxies])
             solve = self.add("solve", "solve", [fit, design])
             after = [design, fit, solve, *proxies, *self.measured(data, design, [solve], False)]
         self.add("report", "report", after)
         return self.tasks
+
+    def rounds(self, data: list[str], design: str) -> tuple[list[str], list[str]]:
+        """A regmix search's rounds: the design, then a propose job for each later round after every
+        proxy before it; each round's proxies at each fidelity, in packs. Returns the jobs that
+        decide mixtures and the proxies' jobs."""
+        s, decided, proxies = self.x.search, [design], []
+        for r in range(s.rounds):
+            if r:
+                decided.append(self.add(f"propose/{r}", "propose", [design, *proxies]))
+            for name in s.proxy_recipes:
+                recipe = self.x.recipe(name)
+                runs = packs(range(s.runs), search_pack(self.x, self.vocab, recipe))
+                kind = "pack" if len(runs) < s.runs else "train"
+                proxies += [self.add(f"proxy/{r}/{name}/{p[0]}", kind, [*data, decided[-1]], recipe, "proxy", len(p))
+                            for p in runs]
+        return decided, proxies
 
     def online(self, data: list[str], design: str) -> list[str]:
         """An online search's own runs: DoReMi's reference, then (apply: weights) the proxy that learns."""
@@ -217,7 +231,7 @@ def estimate(experiment: Experiment, vocab: int | None = None) -> Estimate:
     mfu = (b.mfu if b and b.mfu else None) or device.default_mfu
     vocab = vocab or tokenizer_vocab(x)
     est = Estimate(device.name, b.gpus if b else 1, mfu, device.peak_flops, (), device.lanes, device.start_s)
-    recipes = [x.recipe(x.search.recipe)] if x.search else []
+    recipes = [x.recipe(name) for name in x.search.proxy_recipes] if x.search else []
     recipes += [x.recipe(x.search.online.reference)] if x.search and x.search.online and x.search.online.reference else []
     recipes += [x.recipe(x.final)] if x.final else []
     flops = {r.name: train_flops(x, r, vocab) for r in recipes}
@@ -234,7 +248,8 @@ def estimate(experiment: Experiment, vocab: int | None = None) -> Estimate:
             row("reference run", x.recipe(o.reference), 1, "proxy")
         row(f"{x.search.method} proxy run", x.recipe(x.search.recipe), 1 if o.apply == "weights" else 0, "proxy")
     elif x.search:
-        row("proxy runs", x.recipe(x.search.recipe), x.search.runs, "proxy")
+        for name in x.search.proxy_recipes:  # every round's, at each fidelity
+            row("proxy runs", x.recipe(name), x.search.runs * x.search.rounds, "proxy")
     if x.search:
         proxy = x.recipe(x.search.recipe)
         row("chosen-mixture and baseline runs", proxy, x.replicates * (1 + len(x.baselines)), "proxy")

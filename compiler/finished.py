@@ -26,6 +26,7 @@ from mixc.runtime.store_record import StoreError, read_record
 LAST_WRITTEN = {
     "tokenizer": "mixc_tokenizer.json",
     "design": "mixtures.json",
+    "propose": "mixtures.json",
     "train": "metrics.json",
     "eval": "eval.json",
     "fit": "law.json",

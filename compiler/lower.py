@@ -45,9 +45,9 @@ from mixc.compiler.search_rules import aioli_control
 from mixc.compiler.jobs.kinds import KINDS as COMPILER_KINDS
 from mixc.hashing import FileDigests, job_digest
 from mixc.jobfile import to_json
-from mixc.jobs import (Constraint, DesignBaseline, DesignJob, DoReMiControl, FitJob, MixtureControl, Objective,
-                       ObjectiveTerm, PackJob, Phase, ReportJob, ReportRun, SolveJob, SourceGroup, SourceSpec, Term,
-                       TokenizeJob, TokenizerJob, TrainJob, WeightsFile)
+from mixc.jobs import (Constraint, DesignBaseline, DesignJob, DoReMiControl, FitJob, MeasuredRun, MixtureControl,
+                       Objective, ObjectiveTerm, PackJob, Phase, ProposeJob, ReportJob, ReportRun, SolveJob,
+                       SourceGroup, SourceSpec, Term, TokenizeJob, TokenizerJob, TrainJob, WeightsFile)
 from mixc.spec.diagnostics import Diagnostic, Note
 from mixc.spec.experiment import BaselineSpec, DataSpec, Experiment, ObjectiveSpec, RecipeSpec
 
@@ -141,6 +141,7 @@ class _Search:
     key: str  # the chosen mixture's key in that file
     control: MixtureControl | None = None  # what the chosen runs carry when they adapt themselves
     reads: tuple[Job, ...] = ()  # what else they read then (DoReMi's reference run)
+    proposals: tuple[Job, ...] = ()  # a search in rounds: the propose job of each round after the first
 
 
 def _constraints(x: Experiment) -> tuple[Constraint, ...]:
@@ -254,6 +255,7 @@ class _Builder:
     def search_jobs(self) -> _Search:
         x, s = self.x, self.x.search
         proxy = x.recipe(s.recipe)
+        recipes = [x.recipe(name) for name in s.proxy_recipes]
         constraints = _constraints(x)
         # Epoch caps hold for every run on a mixture, at its own training tokens; without caps the
         # token counts do not matter, and leaving them out keeps a change to the final recipe (or
@@ -263,26 +265,69 @@ class _Builder:
         design = self.add("design", x.name, DesignJob(
             method=s.design, runs=s.runs, prior=s.prior, seed=x.seed, store=STORE,
             sources=tuple(SourceGroup(d.name, self.groups[d.name]) for d in x.sources),
-            constraints=constraints, tokens=proxy.tokens,
+            constraints=constraints, tokens=max(r.tokens for r in recipes),  # a cap binds at the most tokens
             baselines=tuple(_design_baseline(x, b, scales) for b in x.baselines) if capped else (),
             output=""), self.tokenize)
-        width = len(str(s.runs - 1))
-        proxies = tuple(self.train(proxy, f"{x.name}_proxy{i:0{width}d}",
-                                   ReportRun("", "proxy", f"run{i}", f"proxy {i}", "proxy", 0, ""),
-                                   decided_by=design, key=f"run{i}") for i in range(s.runs))
-        readers = self.pack_jobs(proxies, search_pack(x, self.vocab), [*self.tokenize, design])
+        proxies, readers, decided = self.round_jobs(design, recipes, constraints, capped)
         names = tuple(d.name for d in x.sources)
+        several = s.rounds > 1 or len(recipes) > 1
         fit = self.add("fit", x.name, FitJob(
             law=s.law, seed=x.seed, design=design.folder, eval_groups=self.eval_groups(),
-            targets=tuple(sorted({t.target for t in x.objective.terms})), runs=tuple(j.folder for j in proxies),
-            sources=names, objective=_objective(x.objective), output=""),
-            [design, *readers], reads=[design, *proxies])
+            targets=tuple(sorted({t.target for t in x.objective.terms})), runs=tuple(j.folder for j, _ in proxies),
+            sources=names, objective=_objective(x.objective), output="",
+            mixtures=tuple(j.config.weights_file for j, _ in proxies) if several else (),
+            fidelity=tuple(f for _, f in proxies) if len(recipes) > 1 else ()),
+            [*decided, *readers], reads=[*decided, *(j for j, _ in proxies)])
         solve = self.add("solve", x.name, SolveJob(
             fit=fit.folder, design=design.folder, sources=names, objective=_objective(x.objective),
             constraints=constraints, extrapolate=s.extrapolate,
             tokens=scales if capped else (),  # `chosen` trains on the solution at the proxy recipe, final at its own
             output=""), [fit, design])
-        return _Search(design, proxies, fit, solve, solve, "solved")
+        return _Search(design, tuple(j for j, _ in proxies), fit, solve, solve, "solved", proposals=tuple(decided[1:]))
+
+    def round_jobs(self, design: Job, recipes: list[RecipeSpec], constraints: tuple[Constraint, ...], capped: bool
+                   ) -> tuple[list[tuple[Job, int]], list[Job], list[Job]]:
+        """The search's proxies, `runs` at each fidelity in each round, with their fidelities; the
+        jobs that run them (packs within a round and fidelity); and the jobs that decide their
+        mixtures: the design (round 0: the same mixtures at every fidelity, so that the runs pair
+        up) and a propose job for each later round, which reads every run before it."""
+        x, s = self.x, self.x.search
+        several = len(recipes) > 1
+        width = len(str(s.runs - 1))
+        proxies: list[tuple[Job, int]] = []
+        readers: list[Job] = []
+        decided = [design]
+        for r in range(s.rounds):
+            if r:
+                flops = [self.train_cost(recipe) for recipe in recipes]
+                measured = tuple(MeasuredRun(j.folder, j.config.weights_file, f) for j, f in proxies)
+                decided.append(self.add("propose", f"{x.name}_round{r}", ProposeJob(
+                    method=s.propose, round=r, rounds=s.rounds, runs=s.runs,
+                    costs=tuple(f / flops[-1] for f in flops), seed=x.seed, design=design.folder,
+                    sources=tuple(d.name for d in x.sources), constraints=constraints,
+                    tokens=tuple(recipe.tokens for recipe in recipes) if capped else (),
+                    eval_groups=self.eval_groups(), objective=_objective(x.objective), measured=measured, output=""),
+                    [design, *readers], reads=[design, *decided[1:], *(j for j, _ in proxies)]))
+            for f, recipe in enumerate(recipes):
+                here = []
+                for i in range(s.runs):
+                    tag = (f"_round{r}" if r else "") + f"_proxy{i:0{width}d}" + (f"_{recipe.name}" if several else "")
+                    key = f"run{f * s.runs + i}" if r else f"run{i}"
+                    label = (f"round {r} " if s.rounds > 1 else "") + f"proxy {i}" + (f" ({recipe.name})" if several else "")
+                    run = ReportRun("", "proxy", f"round{r}_{key}" if r else key, label, "proxy", 0, "", round=r,
+                                    fidelity=recipe.name if several else "")
+                    here.append(self.train(recipe, f"{x.name}{tag}", run, decided_by=decided[-1], key=key))
+                proxies += [(j, f) for j in here]
+                tag = (f"_round{r}" if r else "") + (f"_{recipe.name}" if several else "")
+                readers += self.pack_jobs(tuple(here), search_pack(x, self.vocab, recipe), [*self.tokenize, decided[-1]],
+                                          tag)
+        return proxies, readers, decided
+
+    def train_cost(self, recipe: RecipeSpec) -> float:
+        """Training FLOPs of one plain run of `recipe` (what a fidelity costs)."""
+        if (recipe.name, "") not in self.flops:
+            self.flops[(recipe.name, "")] = train_flops(self.x, recipe, self.vocab)
+        return self.flops[(recipe.name, "")]
 
     def online_search_jobs(self) -> _Search:
         """DoReMi or Aioli: the design job for the natural and uniform mixtures (no proxy
@@ -317,9 +362,9 @@ class _Builder:
             return MixtureControl("doremi", (), doremi, None)
         return MixtureControl("aioli", (), None, aioli_control(x))
 
-    def pack_jobs(self, runs: tuple[Job, ...], k: int, after: list[Job]) -> tuple[Job, ...]:
+    def pack_jobs(self, runs: tuple[Job, ...], k: int, after: list[Job], tag: str = "") -> tuple[Job, ...]:
         """`runs` (train jobs reading `after`) in packs of about `k`, in their place in the graph;
-        `runs` themselves when k is 1."""
+        `runs` themselves when k is 1. `tag` tells packs of a round or fidelity apart by name."""
         if k <= 1 or len(runs) <= 1:
             return runs
         members = {j.id for j in runs}
@@ -328,7 +373,7 @@ class _Builder:
         width = len(str(len(groups) - 1))
         found = []
         for i, group in enumerate(groups):
-            pack = self.add("pack", f"{self.x.name}_pack{i:0{width}d}", PackJob(tuple(j.config for j in group)),
+            pack = self.add("pack", f"{self.x.name}{tag}_pack{i:0{width}d}", PackJob(tuple(j.config for j in group)),
                             after, "proxy", flops=sum(j.flops for j in group))
             self.pack_of.update({j.id: pack for j in group})
             found.append(pack)
@@ -380,7 +425,7 @@ class _Builder:
             fit=search.fit.folder if search and search.fit else None,
             solve=search.solve.folder if search and search.solve else None,
             runs=tuple(replace(self.runs[j.id], name=j.name, output=j.folder) for j in measured),
-            objective=_report_objective(x), output=""),
+            objective=_report_objective(x), output="", fidelities=x.search.fidelities if x.search else ()),
             decided + list(dict.fromkeys(self.pack_of.get(j.id, j) for j in measured)) or self.tokenize,
             reads=decided + measured or self.tokenize)
 
@@ -395,7 +440,7 @@ class _Builder:
         as the shortest context among the trained models, as many as the largest `eval_tokens`
         any recipe asks for (so every run is scored on the same held-out text)."""
         x = self.x
-        recipes = [x.recipe(x.search.recipe)] if x.search else []
+        recipes = [x.recipe(name) for name in x.search.proxy_recipes] if x.search else []
         recipes += [x.recipe(x.final)] if x.final else []
         recipes = recipes or list(x.recipes)
         return {"eval_tokens": max(r.eval_tokens for r in recipes),
@@ -440,7 +485,7 @@ class _Builder:
         flops_key = (recipe.name, control.kind if control is not None and control.online else "")
         if flops_key not in self.flops:
             extra = control_flops(self.x, recipe, self.vocab) if flops_key[1] else 0.0
-            self.flops[flops_key] = train_flops(self.x, recipe, self.vocab) + extra
+            self.flops[flops_key] = self.train_cost(recipe) + extra
         job = self.add("train", name, config, after, "final" if run.scale == "target" else "proxy",
                        flops=self.flops[flops_key])
         self.runs[job.id] = run

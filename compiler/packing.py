@@ -28,7 +28,7 @@ from typing import TypeVar
 from mixc.compiler.devices import DEVICES, Device
 from mixc.compiler.memory import CUDA_DEVICE_MB, MB, work_bytes
 from mixc.shape import size
-from mixc.spec.experiment import Experiment
+from mixc.spec.experiment import Experiment, RecipeSpec
 
 CPU_PACK = 8  # at most, on a CPU
 GPU_PACK = 64  # at most, on a GPU
@@ -53,12 +53,14 @@ def pack_size(requested: int, runs: int, device: Device, gpus: int, member_bytes
     return max(1, min(GPU_PACK, even, int(room // max(1.0, member_bytes)), int(busy)))
 
 
-def search_pack(x: Experiment, vocab: int) -> int:
-    """K for the experiment's search (it has one), on its budget's devices; `vocab`: the tokenizer's."""
+def search_pack(x: Experiment, vocab: int, recipe: RecipeSpec | None = None) -> int:
+    """K for the experiment's search (it has one), on its budget's devices; `vocab`: the tokenizer's;
+    `recipe`: the fidelity packed (default the search's recipe). A search in rounds packs within a
+    round and fidelity: its `runs` proxies."""
     s, b = x.search, x.budget
     if s.online is not None:
         return 1  # DoReMi's and Aioli's runs adapt their own mixture from their own losses: each trains alone
-    recipe = x.recipe(s.recipe)
+    recipe = recipe or x.recipe(s.recipe)
     device = DEVICES[b.device if b else "cpu"]
     shape, micro = x.model(recipe.model).shape(vocab).resolved(), recipe.batch // recipe.accumulate
     step = size(shape).flops_per_token * micro * shape.seq_len

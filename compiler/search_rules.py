@@ -1,5 +1,6 @@
 """The `mixc check` hooks for the search: enough proxy runs for the law to be fitted and
-cross-validated honestly (E104); for Aioli, rounds that hold their probes (E026).
+cross-validated honestly (E104: every round's, at every fidelity); fidelities listed by rising
+cost (E026); for Aioli, rounds that hold their probes (E026).
 
 The rule and every law's parameter count are `compiler/mixture/sizes.py`'s, the same numbers
 the fit job enforces when it runs, so a spec that passes here is never stopped there for its
@@ -51,7 +52,33 @@ def search_diagnostics(experiment: Experiment) -> list[Diagnostic]:
                            "than the learn_fraction of each round", search.runs_span,
                            help="give fewer rounds or sweeps, a larger learn_fraction, or more tokens")
                 for r in online_recipes(experiment) if not control.fits(recipe_steps(experiment, r), n_sources)]
-    if search.online is not None or search.runs >= sizes.runs_needed(search.law, n_sources):
+    if search.online is not None:
         return []
-    return [Diagnostic("E104", f"{sizes.requirement(search.law, n_sources)}; the search has {search.runs}",
-                       search.runs_span, help=sizes.remedy(search.law, n_sources))]
+    found = fidelity_order(experiment)
+    if search.proxy_runs < sizes.runs_needed(search.law, n_sources):
+        counted = f" ({search.runs} a round x {search.rounds} rounds x {len(search.proxy_recipes)} fidelities)" \
+            if search.proxy_runs != search.runs else ""
+        found.append(Diagnostic("E104", f"{sizes.requirement(search.law, n_sources)}; the search has "
+                                f"{search.proxy_runs}{counted}", search.runs_span, help=sizes.remedy(search.law, n_sources)))
+    return found
+
+
+def fidelity_order(experiment: Experiment) -> list[Diagnostic]:
+    """E026 at `fidelities` when a fidelity costs no fewer FLOPs than the one after it: they are
+    listed cheapest first, and the last is the one the result is for."""
+    from mixc.compiler.budget import tokenizer_vocab, train_flops
+
+    s = experiment.search
+    if len(s.fidelities) < 2:
+        return []
+    try:
+        vocab = tokenizer_vocab(experiment)
+    except (OSError, ValueError, KeyError):
+        return []  # an unreadable tokenizer is the budget check's to report (E103)
+    flops = [train_flops(experiment, experiment.recipe(name), vocab) for name in s.fidelities]
+    for (a, fa), (b, fb) in zip(zip(s.fidelities, flops), zip(s.fidelities[1:], flops[1:])):
+        if fa >= fb:
+            return [Diagnostic("E026", f"`fidelities` are listed cheapest first, but `{a}` ({fa:.3g} FLOPs a run) "
+                               f"costs no less than `{b}` after it ({fb:.3g})", s.fidelities_span,
+                               help="list the recipes by rising cost, the one the result is for last")]
+    return []

@@ -8,7 +8,7 @@ with the field's name). Every field enters the job's content hash unless it is d
 file paths, which the compiler replaces in the hash by a fingerprint of the files' content.
 
 Which side runs each kind: `tokenizer`, `tokenize`, `train`, `pack`, `eval` run in `mixc.runtime`;
-`design`, `fit`, `solve`, `report` in `mixc.compiler.jobs`. The meaning of every field is in
+`design`, `propose`, `fit`, `solve`, `report` in `mixc.compiler.jobs`. The meaning of every field is in
 runtime/README.md and compiler/README.md.
 
 Pure Python: this module must not import numpy, torch, or anything from spec/compiler/runtime.
@@ -428,6 +428,55 @@ class FitJob:
     sources: tuple[str, ...]
     objective: Objective  # what the targets feed: auto judges laws by their prediction of it
     output: str = unhashed()
+    # A search in rounds or at several fidelities: each run's mixture (the file and key it
+    # trained on; empty: the design's run<i>) and its fidelity (0 the cheapest; empty: one).
+    mixtures: tuple[WeightsFile, ...] = ()
+    fidelity: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("mixtures", "fidelity"):
+            if getattr(self, name) and len(getattr(self, name)) != len(self.runs):
+                raise FieldError(name, f"one per run: {len(getattr(self, name))} for {len(self.runs)} runs")
+        if self.fidelity and min(self.fidelity) < 0:
+            raise FieldError("fidelity", f"fidelities count from 0, got {min(self.fidelity)}")
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    """A proxy run as a later round's proposal reads it: its folder, its mixture, its fidelity."""
+
+    output: str  # the train job's folder (its metrics.json)
+    mixture: WeightsFile  # the file and key of the mixture it trained on
+    fidelity: int  # 0 the cheapest; the last is the one the result is for
+
+
+@dataclass(frozen=True)
+class ProposeJob:
+    """Kind `propose`: round `round`'s proxy mixtures, `runs` at each fidelity, proposed from every
+    run of the rounds before it (`compiler.mixture.rounds`); writes `mixtures.json`."""
+
+    method: Literal["climb", "ei", "ucb"]
+    round: int  # 1 .. rounds - 1 (round 0 is the design job's)
+    rounds: int
+    runs: int  # proposals trained at each fidelity
+    costs: tuple[float, ...]  # a run's FLOPs at each fidelity, relative to the last
+    seed: int
+    design: str  # the first round's design folder (token counts)
+    sources: tuple[str, ...]
+    constraints: tuple[Constraint, ...]
+    tokens: tuple[int, ...]  # training tokens of a proxy at each fidelity, for epoch caps; empty without them
+    eval_groups: dict[str, str]
+    objective: Objective
+    measured: tuple[MeasuredRun, ...]
+    output: str = unhashed()
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.round < self.rounds:
+            raise FieldError("round", f"must be in 1 .. rounds - 1 = {self.rounds - 1}, got {self.round}")
+        if self.runs < 1 or not self.costs or any(c <= 0 for c in self.costs):
+            raise FieldError("costs", "needs runs >= 1 and a positive cost per fidelity")
+        if any(not 0 <= m.fidelity < len(self.costs) for m in self.measured):
+            raise FieldError("measured", f"a run's fidelity must be in 0 .. {len(self.costs) - 1}")
 
 
 @dataclass(frozen=True)
@@ -455,6 +504,8 @@ class ReportRun:
     scale: Literal["proxy", "target"]  # trained with the search's proxy recipe, or with the final recipe
     replicate: int  # 0 .. replicates - 1; the run's seed is the experiment's seed + replicate
     output: str
+    round: int = 0  # a proxy of a search in rounds: the round it was proposed in (0: the first design)
+    fidelity: str = ""  # a proxy of a search at several fidelities: the recipe it trained with
 
 
 @dataclass(frozen=True)
@@ -470,3 +521,4 @@ class ReportJob:
     runs: tuple[ReportRun, ...]
     objective: Objective | None
     output: str = unhashed()
+    fidelities: tuple[str, ...] = ()  # a search at several fidelities: its proxy recipes, the last the result's

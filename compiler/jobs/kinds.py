@@ -7,10 +7,11 @@ Each module is imported only when a file asks for its kind. Adding a kind: its d
 from __future__ import annotations
 
 from mixc.jobfile import Kind
-from mixc.jobs import DesignJob, FitJob, ReportJob, SolveJob
+from mixc.jobs import DesignJob, FitJob, ProposeJob, ReportJob, SolveJob
 
 KINDS: dict[str, Kind] = {
     "design": Kind(DesignJob, "mixc.compiler.jobs.design:run"),
+    "propose": Kind(ProposeJob, "mixc.compiler.jobs.propose:run"),
     "fit": Kind(FitJob, "mixc.compiler.jobs.fit:run"),
     "solve": Kind(SolveJob, "mixc.compiler.jobs.solve:run"),
     "report": Kind(ReportJob, "mixc.compiler.jobs.report:run"),
