@@ -77,6 +77,36 @@ def test_the_terminal_shows_a_live_view_and_the_table(ran):
     assert "Job stats" not in shown and "mixture found:" in shown
 
 
+def test_status_follow_redraws_until_the_run_it_watches_stops(ran, tmp_path):
+    """A copy of the finished run's work directory, its owner record pointed at a live stand-in
+    process: `status --follow` keeps watching while that process lives and ends once it dies."""
+    import shutil
+    import socket
+
+    from mixc.compiler.run_lock import RECORD, start_ticks
+
+    _, work, _ = ran
+    copy = tmp_path / "w"
+    shutil.copytree(work, copy, ignore=shutil.ignore_patterns("train", "pack", "tokenize"))
+    stand_in = subprocess.Popen(["sleep", "600"])
+    try:
+        record = json.loads((copy / RECORD).read_text()) | {
+            "pid": stand_in.pid, "host": socket.gethostname(), "start_ticks": start_ticks(stand_in.pid),
+            "snakemake": None, "ended": False}
+        (copy / RECORD).write_text(json.dumps(record))
+        follow = subprocess.Popen([sys.executable, "-m", "mixc.compiler.cli", "status", str(copy), "--follow"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        first = follow.stdout.readline()
+        assert first.startswith(f"mixc: mixc run pid {stand_in.pid} on ") and first.rstrip().endswith("; running")
+        assert follow.poll() is None  # still following: the run it watches is alive
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+    rest = follow.communicate(timeout=120)[0]
+    assert follow.returncode == 0
+    assert rest.rstrip().split("\n")[-1].endswith("; stopped without ending (killed?)")
+
+
 def test_off_a_terminal_a_start_joins_the_end_before_it():
     events = [Event("start", "tokenizer/t", "job", 0.0), Event("done", "tokenizer/t", "job", 4.0),
               Event("start", "tokenize/a", "job", 4.0), Event("start", "tokenize/b", "job", 4.0),
