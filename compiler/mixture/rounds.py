@@ -8,8 +8,8 @@ of all earlier rounds. Three methods, all on one surrogate, the Gaussian-process
 how they propose:
 
 - "climb", after CLIMB (Diao et al. 2025, arXiv:2504.13161, sec. 3): many candidates drawn
-  uniformly from the polytope are scored by the surrogate's mean, the best predicted
-  (ELITE_SHARE of the batch) are kept, and each proposal is an elite moved towards a uniform
+  from the polytope are scored by the surrogate's mean, the best predicted
+  (ELITE_SHARE of the batch) are kept, and each proposal is an elite moved towards another
   point of the polytope by a share `spread` that shrinks geometrically from CLIMB_SPREAD[0]
   at the first round to CLIMB_SPREAD[1] at the last: exploration first, then refinement
   around what the law believes best. CLIMB's own predictor is LightGBM, which cannot fit
@@ -21,7 +21,7 @@ how they propose:
 - "ucb": the lower confidence bound mu - UCB_KAPPA sigma (GP-UCB, Srinivas et al. 2010,
   with a constant kappa), scored as the optimistic improvement incumbent - (mu - kappa sigma).
 
-The acquisition is maximised over CANDIDATES uniform polytope samples, refined by local draws
+The acquisition is maximised over CANDIDATES polytope samples, refined by local draws
 around the REFINE_TOP best, all inside the polytope (convex combinations of its points). A
 round's batch is chosen greedily by the constant liar (Ginsbourger, Le Riche & Carraro 2010,
 "Kriging is well-suited to parallelize optimization"): after each pick the surrogate is
@@ -61,7 +61,8 @@ import numpy as np
 
 from mixc.compiler.mixture.laws.base import NUMERICAL_ERRORS, fit_checked
 from mixc.compiler.mixture.laws.gp import GaussianProcessLaw
-from mixc.compiler.mixture.polytope import Polytope, sample
+from mixc.compiler.mixture.polytope import Polytope
+from mixc.compiler.mixture.solve import candidates
 
 METHODS = ("climb", "ei", "ucb")
 CANDIDATES = 4096  # polytope samples scored per round
@@ -173,16 +174,19 @@ def _surrogate(runs: RunsSoFar, fidelities: int, seed: int) -> GaussianProcessLa
 
 
 def _around(centres: np.ndarray, spread: float, poly: Polytope, rng: np.random.Generator) -> np.ndarray:
-    """Each centre moved a share `spread` of the way to a uniform point of the polytope: inside it,
-    since both ends are (the polytope is convex), and equality constraints hold."""
-    U = sample(poly, len(centres), seed=int(rng.integers(2**31)))
+    """Each centre moved a share `spread` of the way to a point of the polytope (`_candidates`'
+    kind): inside it, since both ends are (the polytope is convex), and equality constraints hold."""
+    U = candidates(poly, len(centres), seed=int(rng.integers(2**31)))
     return centres + spread * (U - centres)
 
 
 def _candidates(poly: Polytope, runs: RunsSoFar, rng: np.random.Generator) -> np.ndarray:
-    """Uniform samples of the polytope, and the runs' own mixtures that lie inside it."""
+    """The solve's candidates (half sparse Dirichlet draws, half uniform samples of the polytope),
+    and the runs' own mixtures that lie inside it. Uniform samples alone never come near a corner
+    in many dimensions (at 17 sources their largest weight is about 0.2), and the best mixture for
+    one domain's loss often lies there: on the RegMix runs, 94.5% Pile-CC for Pile-CC's loss."""
     W = np.asarray(runs.mixtures, dtype=float)
-    return np.vstack([sample(poly, CANDIDATES, seed=int(rng.integers(2**31))), W[poly.contains(W)]])
+    return np.vstack([candidates(poly, CANDIDATES, seed=int(rng.integers(2**31))), W[poly.contains(W)]])
 
 
 def _climb(law: GaussianProcessLaw, poly: Polytope, runs: RunsSoFar, n: int, progress: float, fidelities: int,
