@@ -188,10 +188,14 @@ def result_table(summary: Mapping[str, Any]) -> str:
 
 def run_cells(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Every run, one row each: scale, mixture, replicate, the loss on each eval set, objective, prediction."""
-    header = ["run", "scale", "mixture", "replicate", *summary["eval_sets"], "objective", "predicted"]
+    runs = summary["runs"]
+    # A search in rounds or at several fidelities: which round proposed each proxy, at which recipe.
+    extra = [k for k in ("round", "fidelity") if any(r.get(k) for r in runs)]
+    header = ["run", "scale", "mixture", "replicate", *extra, *summary["eval_sets"], "objective", "predicted"]
     rows = [[r["name"], r["scale"], r["label"], str(r["replicate"]),
+             *("" if r.get(k) is None else str(r[k]) for k in extra),
              *(fmt(r["losses"].get(s)) for s in summary["eval_sets"]), fmt(r["objective"]),
-             fmt(r["predicted"]) + (f" ({r['prediction']})" if r["prediction"] else "")] for r in summary["runs"]]
+             fmt(r["predicted"]) + (f" ({r['prediction']})" if r["prediction"] else "")] for r in runs]
     return header, rows
 
 

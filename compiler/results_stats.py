@@ -128,7 +128,7 @@ def _row(runs: Sequence[Mapping[str, Any]], chosen: Sequence[Mapping[str, Any]] 
 
 
 def best_proxy(runs: Sequence[Mapping[str, Any]]) -> BestProxy | None:
-    measured = [r for r in runs if r["role"] == "proxy" and r["objective"] is not None]
+    measured = [r for r in runs if r["role"] == "proxy" and not r.get("cheaper") and r["objective"] is not None]
     if not measured:
         return None
     best = min(measured, key=lambda r: r["objective"])

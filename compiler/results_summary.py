@@ -36,9 +36,17 @@ summary.json (every key always present; null where it does not apply or has not 
                  Aioli -- else null): {kind, sources, schedule [[first step, [w, ...]], ...],
                  learned [w, ...] (the mixture it arrived at: DoReMi's and Aioli's average
                  over the steps)}
+                 round (proxy runs: the search round that proposed it, 0 the first design;
+                 null for the others), fidelity (the proxy recipe it trained with, in a
+                 search at several fidelities; else null), cheaper (true for a proxy at a
+                 fidelity before the last: its losses sit higher, so it is left out of the
+                 best proxy and of the predicted-vs-measured figures)
     evaluation   {"window": tokens per window, "asked": predicted tokens asked per set,
                  "tokens": {eval_set: predicted tokens it gave}, "short": [sets smaller than
                  asked]}: the one evaluation every run shares; null before any run finished
+    fidelities   a search at several fidelities: {"recipes": [cheapest, ..., the
+                 result's], "offsets": {eval_set: {recipe: how far its losses sit above
+                 the last's}} (the fit's; null before it ran)}; null otherwise
     scales       one block per scale trained at, proxy first (`results_stats.Scale`):
                  scale, recipe {model, layers, d_model, seq_len, batch_size, steps, tokens},
                  rows [{mixture, label, role, runs [names], objective {n, mean, sd},
@@ -129,7 +137,8 @@ def run_summary(job: ReportJob, run: ReportRun, train: TrainJob | None, weights:
             "curve": metrics.get("loss_curve", []), "tokens_per_step": _tokens_per_step(train, metrics),
             "steps": metrics.get("steps"), "tokens": metrics.get("tokens"),
             "wall_time_s": metrics.get("wall_time_s"), "tokens_per_s": metrics.get("tokens_per_s"),
-            "schedule": metrics.get("mixture")}
+            "schedule": metrics.get("mixture"), "round": run.round if run.role == "proxy" else None,
+            "fidelity": run.fidelity or None, "cheaper": bool(run.fidelity) and run.fidelity != job.fidelities[-1]}
 
 
 def _law_predictions(law: Mapping[str, Any], runs: Sequence[Mapping[str, Any]], sources: Sequence[str],
@@ -183,7 +192,7 @@ def objective_fit(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     from mixc.compiler.mixture.laws import spearman
 
     pairs = [(r["predicted"], r["objective"]) for r in runs
-             if r["role"] == "proxy" and r["predicted"] is not None and r["objective"] is not None]
+             if r["role"] == "proxy" and not r["cheaper"] and r["predicted"] is not None and r["objective"] is not None]
     if len(pairs) < 2:
         return {"n": len(pairs), "spearman": None, "rmse": None}
     pred, true = np.array(pairs).T
@@ -233,7 +242,8 @@ def _recipes(job: ReportJob, trains: Sequence[TrainJob | None]) -> dict[str, Rec
     """Each scale's recipe, from the first of its runs with a job file."""
     recipes: dict[str, Recipe] = {}
     for run, train in zip(job.runs, trains):
-        if train is not None and run.scale not in recipes:
+        cheaper = bool(run.fidelity) and run.fidelity != job.fidelities[-1]  # a proxy at another recipe
+        if train is not None and run.scale not in recipes and not cheaper:
             recipes[run.scale] = recipe_of(train)
     return recipes
 
@@ -251,6 +261,17 @@ def evaluation(job: ReportJob, trains: Sequence[TrainJob | None]) -> dict[str, A
         return {"window": train.eval_seq_len, "asked": train.eval_tokens, "tokens": tokens,
                 "short": sorted(n for n, k in tokens.items() if k < train.eval_tokens)}
     return None
+
+
+def _fidelities(job: ReportJob) -> dict[str, Any] | None:
+    """A search at several fidelities: its recipes, cheapest first, and how far each one's losses
+    sit above the last's (the fit's offsets, by evaluation set)."""
+    if not job.fidelities:
+        return None
+    fitted = _read(Path(job.fit) / "fidelities.json") if job.fit else None
+    offsets = ({t: {f: row[i] for f, row in zip(job.fidelities, fitted["offsets"])}
+                for i, t in enumerate(fitted["targets"])} if fitted else None)
+    return {"recipes": list(job.fidelities), "offsets": offsets}
 
 
 def summarize(job: ReportJob) -> dict[str, Any]:
@@ -272,5 +293,5 @@ def summarize(job: ReportJob) -> dict[str, Any]:
             "solution": _read(Path(job.solve) / "solution.json") if job.solve else None,
             "natural": _natural(design, sources), "baselines": {k: list(v) for k, v in notes.items()},
             "law": law_summary(law, runs) if law is not None else None, "runs": runs,
-            "evaluation": evaluation(job, trains),
+            "evaluation": evaluation(job, trains), "fidelities": _fidelities(job),
             "scales": [dataclasses.asdict(s) for s in scale_blocks(runs, _recipes(job, trains), notes)]}

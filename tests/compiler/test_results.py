@@ -231,11 +231,11 @@ def test_loss_curves_are_plotted_against_tokens(in_work):
 def test_summary_fields_and_markdown(in_work):
     summary = summarize(workdir(in_work))
     assert set(summary) == {"experiment", "sources", "eval_sets", "objective", "solution", "natural", "baselines",
-                            "law", "runs", "scales", "evaluation"}
+                            "law", "runs", "scales", "evaluation", "fidelities"}
     assert set(summary["runs"][0]) == {
         "name", "role", "mixture_name", "label", "scale", "replicate", "seed", "output", "mixture", "losses",
         "objective", "predicted", "prediction", "fold", "curve", "tokens_per_step", "steps", "tokens",
-        "wall_time_s", "tokens_per_s", "schedule"}
+        "wall_time_s", "tokens_per_s", "schedule", "round", "fidelity", "cheaper"}
     assert summary["baselines"] == {
         "natural": [MOVED],
         "fixed0": ["breaks an epoch cap: tiny.mix:10 epochs(beta) <= 2"]}
