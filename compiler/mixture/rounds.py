@@ -67,7 +67,7 @@ from mixc.compiler.mixture.solve import candidates
 METHODS = ("climb", "ei", "ucb")
 CANDIDATES = 4096  # polytope samples scored per round
 ELITE_SHARE = 0.25  # climb: the best predicted kept, as a share of the batch (at least one)
-CLIMB_SPREAD = (0.5, 0.05)  # climb: how far towards a uniform point proposals move, first round and last
+CLIMB_SPREAD = (0.5, 0.05)  # climb: how far towards another candidate proposals move, first round and last
 UCB_KAPPA = 2.0
 REFINE_TOP, REFINE_EACH, REFINE_SPREAD = 32, 16, 0.05  # local draws around the best candidates
 POOL = 512  # candidates the batch is chosen from (at least 8 per proposal)
