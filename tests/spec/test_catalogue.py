@@ -5,8 +5,9 @@ import pytest
 from mixc.compiler.devices import DEVICES as DEVICE_TABLE
 from mixc.compiler.mixture.design import METHODS
 from mixc.compiler.mixture.laws import NAMES
+from mixc.compiler.mixture.rounds import METHODS as PROPOSALS
 from mixc.shape import ModelShape, ShapeError, problems, validate
-from mixc.spec.experiment import DESIGNS, DEVICES, LAWS
+from mixc.spec.experiment import DESIGNS, DEVICES, LAWS, PROPOSE
 from tests.helpers.specs import check_text
 
 
@@ -14,6 +15,7 @@ def test_laws_designs_devices_match():
     assert set(LAWS) == set(NAMES)
     assert set(DESIGNS) == set(METHODS)
     assert set(DEVICES) == set(DEVICE_TABLE)
+    assert set(PROPOSE) == set(PROPOSALS)
 
 
 # Bad models as a spec writes them, and the same shape as the runtime gets it.
