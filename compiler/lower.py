@@ -5,6 +5,9 @@
 
 It reads as its stages: data files, the tokenizer job, one tokenize job per source and
 evaluation set, the search (design, proxies, fit, solve), the measured runs, the report.
+A search in rounds adds, for each round after the first, a propose job after every proxy
+before it and that round's proxies on its file; at several fidelities each round trains its
+proxies at each (compiler/README.md, "Rounds in a static graph", "Fidelities as fixed slots").
 The search's proxy runs are train jobs that go into pack jobs of K (`compiler.packing`): a
 pack trains them in one process and each member writes into its own folder, named by its
 own hash, so what reads a proxy reads that folder and waits for its pack.
