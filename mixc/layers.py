@@ -25,7 +25,7 @@ class Layer:
 
 LAYERS: dict[str, Layer] = {
     "run": Layer("run", "the compiler layer", ("numpy", "scipy", "threadpoolctl", "cvxpy", "clarabel", "zarr",
-                                               "snakemake", "snakemake_executor_plugin_slurm", "matplotlib")),
+                                               "snakemake", "snakemake_executor_plugin_slurm", "matplotlib", "sklearn")),
     "train": Layer("train", "the worker layer", ("torch", "transformers", "tokenizers", "tiktoken", "safetensors",
                                                  "zarr", "numpy")),
 }
