@@ -23,6 +23,9 @@ CAPTIONS = {
                          "mixture and the baselines were never fitted on (bars: ± sd over replicates).",
     "objective_bars": "The measured objective of each mixture at each scale, mean over its replicates, with ± sd bars "
                       "where there are two or more.",
+    "objective_rounds": "Each proxy run's measured objective by the round that proposed it (round 0 is the first "
+                        "design), a panel per fidelity (a cheaper fidelity's losses sit higher); the line is the best "
+                        "so far.",
     "loss_heatmap": "Every run's loss on every evaluation set: the sources' held-out splits first, then any extra "
                     "sets.",
     "mixture_bars": "The shares of training tokens each mixture gives each source; the mixtures table below has "
@@ -150,6 +153,7 @@ def html(summary: Mapping[str, Any]) -> str:
     body = "".join([
         f"<h1>{_esc(summary['experiment'])}</h1>", _heading(summary), *blocks,
         _figure("objective_scatter", plots["objective_scatter"]), _figure("objective_bars", plots["objective_bars"]),
+        _figure("objective_rounds", plots["objective_rounds"]),
         _section("The law", f"<p>{_esc(law)}</p>" if law else "", table(*cv) if cv else "",
                  table(*candidates) if candidates else ""),
         _section("Mixtures", _figure("mixture_bars", plots["mixture_bars"]), table(*mixtures) if mixtures else "",

@@ -7,6 +7,8 @@ and returns one figure's `<svg>` element, or None when the summary holds nothing
                         (proxy runs out-of-fold where the fit wrote it; the chosen mixture and
                         the baselines as mean ± sd over their replicates), with the y = x line
     objective_bars      each mixture's measured objective per scale, mean ± sd bars
+    objective_rounds    a search in rounds or at several fidelities: each proxy's measured
+                        objective by round, a panel per fidelity, the best so far
     loss_heatmap        every run's loss on every evaluation set, the values written in
     mixture_bars        the chosen mixture beside the baselines, each source's share written in
     loss_curves         training loss against tokens trained, a panel per scale: an exponential
@@ -148,6 +150,34 @@ def objective_bars(summary: Mapping[str, Any]) -> str | None:
         ax.set_title(f"{block['scale']} scale, {RECIPES[block['scale']]}", fontsize=10)
     fig.suptitle("measured objective by mixture: mean, bars ± sd over replicates (none from one run)", fontsize=10)
     return _svg(fig, "bars")
+
+
+def objective_rounds(summary: Mapping[str, Any]) -> str | None:
+    """A search in rounds or at several fidelities: each proxy's measured objective against the
+    round that proposed it, a panel per fidelity (a cheaper one's losses sit higher), and the
+    best so far."""
+    proxies = [r for r in summary["runs"] if r["role"] == "proxy" and r["objective"] is not None
+               and r.get("round") is not None]
+    if not any(r["round"] or r.get("fidelity") for r in proxies):
+        return None
+    fidelities = list(dict.fromkeys(r.get("fidelity") or "" for r in proxies))
+    rounds = sorted({r["round"] for r in proxies})
+    fig, axes = _figure(WIDTH, 0.6 + 2.2 * len(fidelities), rows=len(fidelities))
+    for ax, fidelity in zip(axes, fidelities):
+        here = [r for r in proxies if (r.get("fidelity") or "") == fidelity]
+        ax.scatter([r["round"] for r in here], [r["objective"] for r in here], color=PROXY, s=22, zorder=3,
+                   label="a proxy run")
+        seen = sorted({r["round"] for r in here})
+        best = [min(r["objective"] for r in here if r["round"] <= k) for k in seen]
+        ax.step(seen, best, where="post", color=CHOSEN, lw=1.4, label="best so far")
+        ax.set_xticks(rounds)
+        ax.set_xlim(rounds[0] - 0.3, rounds[-1] + 0.3)
+        ax.set_ylabel(f"objective ({NATS})", fontsize=8)
+        ax.set_title(f"fidelity {fidelity}" if fidelity else "proxy runs", fontsize=9)
+        ax.legend(fontsize=8)
+    axes[-1].set_xlabel("round (0: the first design)")
+    fig.suptitle("proxy runs by round: each run's measured objective, and the best so far", fontsize=10)
+    return _svg(fig, "rounds")
 
 
 def loss_heatmap(summary: Mapping[str, Any]) -> str | None:
@@ -310,4 +340,5 @@ def mixture_schedules(summary: Mapping[str, Any]) -> str | None:
     return _svg(fig, "schedules")
 
 
-PLOTS = (objective_scatter, objective_bars, loss_heatmap, mixture_bars, loss_curves, mixture_schedules)  # the page's order
+PLOTS = (objective_scatter, objective_bars, objective_rounds, loss_heatmap, mixture_bars, loss_curves,
+         mixture_schedules)  # the page's order

@@ -195,5 +195,7 @@ def test_two_rounds_at_two_fidelities_run_end_to_end(make_spec, tmp_path, capfd)
     assert offsets["alpha"]["proxy_run"] == 0.0 and offsets["alpha"]["tiny_run"] > 0  # the smaller model's loss sits higher
     report = next(work.glob("report/tiny-*/report.md")).read_text()
     assert "| round | fidelity |" in report
+    page = next(work.glob("report/tiny-*/report.html")).read_text()
+    assert 'data-plot="objective_rounds"' in page and "<!-- fidelity tiny_run -->" in page  # its panels
     best = next(b for b in summary["scales"] if b["scale"] == "proxy")["best_proxy"]
     assert best["of"] == 4 and best["name"].endswith("_proxy_run")
