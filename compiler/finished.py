@@ -30,6 +30,7 @@ LAST_WRITTEN = {
     "train": "metrics.json",
     "eval": "eval.json",
     "fit": "law.json",
+    "cluster": "clusters.json",
     "solve": "mixtures.json",
     "report": "summary.json",
 }

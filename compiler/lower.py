@@ -48,7 +48,7 @@ from mixc.compiler.search_rules import aioli_control
 from mixc.compiler.jobs.kinds import KINDS as COMPILER_KINDS
 from mixc.hashing import FileDigests, job_digest
 from mixc.jobfile import to_json
-from mixc.jobs import (Constraint, DesignBaseline, DesignJob, DoReMiControl, FitJob, MeasuredRun, MixtureControl,
+from mixc.jobs import (ClusterJob, ClusterRef, Constraint, DesignBaseline, DesignJob, DoReMiControl, FitJob, MeasuredRun, MixtureControl,
                        Objective, ObjectiveTerm, PackJob, Phase, ProposeJob, ReportJob, ReportRun, SolveJob,
                        SourceGroup, SourceSpec, Term, TokenizeJob, TokenizerJob, TrainJob, WeightsFile)
 from mixc.spec.diagnostics import Diagnostic, Note
@@ -167,6 +167,7 @@ class _Builder:
         self.groups: dict[str, str] = {}  # source or eval set -> its group in the token store
         self.tokenizer: Job | None = None
         self.tokenize: list[Job] = []
+        self.clusters: dict[str, Job] = {}  # a clustered source's name -> its cluster job
         self.train_fields: dict[tuple[str, bool], dict[str, Any]] = {}  # (recipe, export) -> TrainJob fields
         self.flops: dict[tuple[str, str], float] = {}  # (recipe, online controller or "") -> FLOPs of one run
         self.runs: dict[str, ReportRun] = {}  # train job id -> how the report shows it
@@ -224,32 +225,55 @@ class _Builder:
         return [self.digests.digest(f) for f in self.files[name]]
 
     def source_spec(self, d: DataSpec, name: str) -> SourceSpec:
+        """A source as jobs read it; a discovered domain's carries its cluster job's folder."""
+        cluster = d.cluster and ClusterRef(self.clusters[d.cluster.group].folder, d.cluster.index)
         return SourceSpec(name, d.format, d.field if d.format == "jsonl" else None, tuple(self.files[d.name]),
-                          d.unit if d.format == "text" else None)
+                          d.unit if d.format == "text" else None, cluster)
+
+    def whole_sources(self) -> list[DataSpec]:
+        """The sources as their files are: a clustered source once, by its own name, unsplit."""
+        whole = {(d.cluster.group if d.cluster else d.name): d for d in self.x.sources}
+        return [replace(d, name=name, cluster=None) if d.cluster else d for name, d in whole.items()]
 
     # ---- stages ----------------------------------------------------------------------
 
     def tokenizer_job(self) -> None:
         x, t = self.x, self.x.tokenizer
         path = str((self.base / t.path).resolve()) if t.kind == "hf" else None
+        whole = self.whole_sources()
         config = TokenizerJob(
             type=t.kind, vocab=t.vocab, path=path,
-            sources=tuple(self.source_spec(d, d.name) for d in x.sources) if t.kind == "bpe" else (),
+            sources=tuple(self.source_spec(d, d.name) for d in whole) if t.kind == "bpe" else (),
             sample_bytes=BPE_SAMPLE_BYTES, seed=x.seed, holdout=x.holdout if t.kind == "bpe" else 0.0, output="")
-        data = [self.fingerprint(d.name) for d in x.sources] if t.kind == "bpe" else []
+        data = [self.fingerprint(d.name) for d in whole] if t.kind == "bpe" else []
         if path is not None:
             data = [self.digests.digest(p) for p in _tokenizer_files(path)]
         name = {"bpe": f"bpe{t.vocab}", "byte": "byte", "hf": "hf"}[t.kind]
         self.tokenizer = self.add("tokenizer", name, config, [], data=data)
 
+    def cluster_jobs(self) -> None:
+        """One job per clustered source: its documents split into its clusters, which its
+        clusters' tokenize jobs read."""
+        for d in self.x.sources:
+            c = d.cluster
+            if c is None or c.group in self.clusters:
+                continue
+            names = tuple(s.name for s in self.x.sources if s.cluster and s.cluster.group == c.group)
+            self.files[c.group] = self.files[d.name]
+            config = ClusterJob(source=self.source_spec(replace(d, name=c.group, cluster=None), c.group), names=names,
+                                embedding=c.embedding, sample=c.sample, seed=c.seed, output="")
+            self.clusters[c.group] = self.add("cluster", c.group, config, [], data=self.fingerprint(c.group))
+
     def tokenize_jobs(self) -> None:
         """One job per source (its holdout is its evaluation set) and per extra evaluation set
-        (tokenized with holdout 1: all of it in the valid split)."""
+        (tokenized with holdout 1: all of it in the valid split); a discovered domain's after
+        its cluster job."""
         x = self.x
         for d in (*x.sources, *x.eval_sets):
             config = TokenizeJob(source=self.source_spec(d, d.name), tokenizer=self.tokenizer.folder, store=STORE,
                                  holdout=x.holdout if d in x.sources else 1.0, seed=x.seed)
-            job = self.add("tokenize", d.name, config, [self.tokenizer], data=self.fingerprint(d.name))
+            split = [self.clusters[d.cluster.group]] if d.cluster else []
+            job = self.add("tokenize", d.name, config, [self.tokenizer, *split], data=self.fingerprint(d.name))
             self.groups[d.name] = f"{d.name}-{job.digest[:8]}"  # = the job's folder under the store root
             named = replace(config, source=replace(config.source, name=self.groups[d.name]))
             self.added[-1] = job = replace(job, config=named)
@@ -428,7 +452,8 @@ class _Builder:
             fit=search.fit.folder if search and search.fit else None,
             solve=search.solve.folder if search and search.solve else None,
             runs=tuple(replace(self.runs[j.id], name=j.name, output=j.folder) for j in measured),
-            objective=_report_objective(x), output="", fidelities=x.search.fidelities if x.search else ()),
+            objective=_report_objective(x), output="", fidelities=x.search.fidelities if x.search else (),
+            clusters=tuple(j.folder for j in self.clusters.values())),
             decided + list(dict.fromkeys(self.pack_of.get(j.id, j) for j in measured)) or self.tokenize,
             reads=decided + measured or self.tokenize)
 
@@ -526,6 +551,7 @@ class _Builder:
         if not all([self.glob_data(d) for d in (*x.sources, *x.eval_sets)]) or not self.shared_files():
             return None
         self.vocab = tokenizer_vocab(x)
+        self.cluster_jobs()
         self.tokenizer_job()
         self.tokenize_jobs()
         search, measured = None, []

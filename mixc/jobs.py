@@ -8,7 +8,7 @@ with the field's name). Every field enters the job's content hash unless it is d
 file paths, which the compiler replaces in the hash by a fingerprint of the files' content.
 
 Which side runs each kind: `tokenizer`, `tokenize`, `train`, `pack`, `eval` run in `mixc.runtime`;
-`design`, `propose`, `fit`, `solve`, `report` in `mixc.compiler.jobs`. The meaning of every field is in
+`cluster`, `design`, `propose`, `fit`, `solve`, `report` in `mixc.compiler.jobs`. The meaning of every field is in
 runtime/README.md and compiler/README.md.
 
 Pure Python: this module must not import numpy, torch, or anything from spec/compiler/runtime.
@@ -29,6 +29,18 @@ Device = Literal["auto", "cpu", "cuda"]
 
 
 @dataclass(frozen=True)
+class ClusterRef:
+    """A discovered domain: the documents a `cluster` job put in cluster `index`."""
+
+    folder: str  # the cluster job's output (its members file)
+    index: int
+
+    def __post_init__(self) -> None:
+        if self.index < 0:
+            raise FieldError("index", f"must be >= 0, got {self.index}")
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """One data source as jobs see it: its files and how to cut them into documents."""
 
@@ -39,6 +51,7 @@ class SourceSpec:
     # text: what one document is, "paragraph" (blank-line separated) or "file" (a whole file,
     # so no file is split between training and held-out text); jsonl: null (one record)
     unit: Literal["paragraph", "file"] | None = None
+    cluster: ClusterRef | None = None  # only the documents of one cluster of these files; null: all
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
@@ -393,6 +406,28 @@ class DesignBaseline:
 
 
 @dataclass(frozen=True)
+class ClusterJob:
+    """Kind `cluster`: split a source's documents into k clusters (compiler/clusters.py); writes
+    `members.npz` (each document's cluster, keyed by its text: runtime.cluster_members) and
+    `clusters.json` (each cluster's name, size and example lines)."""
+
+    source: SourceSpec
+    names: tuple[str, ...]  # each cluster's source name, in index order
+    embedding: Literal["chars", "words"]
+    sample: int  # documents the embedding and k-means are fitted on
+    seed: int
+    output: str = unhashed()
+
+    def __post_init__(self) -> None:
+        if len(self.names) < 2:
+            raise FieldError("names", "needs a name for each of at least 2 clusters")
+        if self.sample < len(self.names):
+            raise FieldError("sample", f"must be at least k = {len(self.names)}, got {self.sample}")
+        if self.source.cluster is not None:
+            raise FieldError("source", "clusters the whole source: its cluster must be null")
+
+
+@dataclass(frozen=True)
 class DesignJob:
     """Kind `design`: the proxy runs' mixtures (none for an online search) and the natural and
     uniform baselines, inside the constraints; writes `mixtures.json`."""
@@ -522,3 +557,4 @@ class ReportJob:
     objective: Objective | None
     output: str = unhashed()
     fidelities: tuple[str, ...] = ()  # a search at several fidelities: its proxy recipes, the last the result's
+    clusters: tuple[str, ...] = ()  # the cluster jobs' folders, for each discovered domain's examples

@@ -5,7 +5,8 @@ end-of-text id appended, and go to `train` or `valid` by a keyed hash of the doc
 a document keeps its split when files are added or reordered, and copies of a document land
 on the same side. Batches are encoded on worker threads (OMP_NUM_THREADS of them, else one a
 core) while this thread reads the next ones and writes the finished ones, in input order:
-the store does not depend on the thread count. `MIXC_BPE_ENCODER=hf` encodes with
+the store does not depend on the thread count. A discovered domain (a source whose `cluster`
+is set) keeps the documents its cluster job put in its cluster (runtime.cluster_members). `MIXC_BPE_ENCODER=hf` encodes with
 `tokenizers` even where runtime.fast_bpe reproduces it (to compare the two).
 Memory is bounded by the batches in flight and one store chunk per split, whatever the input size.
 This module must not train tokenizers or sample batches.
@@ -24,6 +25,7 @@ import numpy as np
 
 from mixc.jobfile import JobError
 from mixc.jobs import TokenizeJob
+from mixc.runtime import cluster_members
 from mixc.runtime.corpus_io import ReadStats, expand_files, iter_units
 from mixc.runtime.split import in_valid
 from mixc.runtime.store import SourceWriter
@@ -49,19 +51,28 @@ def run(job: TokenizeJob) -> None:
         "field": job.source.field,
         "files": [str(f) for f in files],
     }
+    units = iter_units(job.source, stats)
+    cluster = job.source.cluster
+    if cluster is not None:
+        record["cluster"] = {"folder": str(Path(cluster.folder).resolve()), "index": cluster.index}
+        units = cluster_members.in_cluster(units, cluster_members.read(cluster.folder), cluster.index, job.source.name)
+    kept = 0  # documents written: all of them, or a cluster's
     with SourceWriter(job.store, job.source.name, tok.dtype, record) as writer:
-        for units, encoded in _encoded(tok, _batches(iter_units(job.source, stats)), _threads()):
-            for (key, _), ids in zip(units, encoded):
+        for batch, encoded in _encoded(tok, _batches(units), _threads()):
+            for (key, _), ids in zip(batch, encoded):
                 writer.add("valid" if in_valid(key, job.holdout, job.seed) else "train", ids)
-        if stats.documents == 0:
-            raise JobError(f"source '{job.source.name}': no documents in {len(files)} file(s) "
+            kept += len(batch)
+        if kept == 0:
+            where = f" in cluster {cluster.index}" if cluster is not None and stats.documents else ""
+            raise JobError(f"source '{job.source.name}': no documents{where} in {len(files)} file(s) "
                            f"({', '.join(job.source.files)})")
-        writer.record["read"] = asdict(stats)
+        writer.record["read"] = asdict(stats) | {"kept": kept}
     if stats.skipped_empty:
         print(f"source '{job.source.name}': skipped {stats.skipped_empty} empty document(s)")
     encoder = "runtime.fast_bpe" if tok.fast is not None else f"tokenizers ({tok.fast_refused})"
     print(f"source '{job.source.name}': encoded with {encoder}")
-    print(f"source '{job.source.name}': {stats.documents} documents, {stats.bytes} bytes from "
+    of = f" (cluster {cluster.index} of {stats.documents})" if cluster is not None else ""
+    print(f"source '{job.source.name}': {kept} documents{of}, {stats.bytes} bytes from "
           f"{stats.files} file(s) -> {job.store}/{job.source.name}")
 
 

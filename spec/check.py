@@ -14,8 +14,9 @@ from typing import Callable, Iterable, Sequence
 from mixc.shape import default_ffn_hidden, problems as shape_problems
 from mixc.spec import ast
 from mixc.spec.diagnostics import Diagnostic, Note, sort_key
-from mixc.spec.experiment import (APPLY, DESIGNS, DEVICES, LAWS, ONLINE_METHODS, PRIORS, PROPOSE, SCHEDULES,
-                                  SEARCH_METHODS, BaselineSpec, BudgetSpec, ConstraintSpec, DataSpec, Experiment,
+from mixc.spec.experiment import (APPLY, DESIGNS, DEVICES, EMBEDDINGS, LAWS, ONLINE_METHODS, PRIORS, PROPOSE,
+                                  SCHEDULES, SEARCH_METHODS, BaselineSpec, BudgetSpec, ClusterSpec, ConstraintSpec,
+                                  DataSpec, Experiment,
                                   ModelSpec, ObjectiveSpec, ObjectiveTerm, OnlineSpec, PhaseSpec, RecipeSpec, SearchSpec,
                                   TokenizerSpec)
 from mixc.spec.fields import Field, Read, closest, did_you_mean, describe, number_of, read_fields, read_value
@@ -118,6 +119,13 @@ TOKENIZERS = {"byte": {}, "bpe": {"vocab": Field("int", min=260, max=2**31)}, "h
 DATA = {"text": {"unit": Field("choice", "paragraph", choices=("paragraph", "file"),
                                 doc="what one document is: a blank-line paragraph, or a whole file")},
         "jsonl": {"field": Field("string", "text")}}
+# clusters(text(...), k: 8): a source's documents split into k discovered domains (compiler/clusters.py)
+CLUSTERS = {
+    "k": Field("int", min=2, max=1024, doc="the clusters, each a source named <source>_0 ... <source>_<k-1>"),
+    "embedding": Field("choice", EMBEDDINGS[0], choices=EMBEDDINGS, doc="chars: character n-grams; words: words"),
+    "sample": Field("int", 10000, min=2, max=10**7, doc="documents the embedding and k-means are fitted on"),
+    "seed": Field("int", None, min=0, max=2**32 - 1, doc="defaults to the experiment's seed"),
+}
 
 
 # ModelShape's fields under the spec's names, where they differ.
@@ -164,6 +172,8 @@ class _Checker:
     def __init__(self, loaded: Loaded) -> None:
         self.loaded = loaded
         self.diags: list[Diagnostic] = []
+        self.clustered: dict[str, tuple[str, ...]] = {}  # a source split by clusters(...) -> its clusters' names
+        self.clustered_at: dict[str, ast.Definition] = {}  # and its definition (checked even when k is not)
 
     def error(self, code: str, message: str, span: ast.Span, help: str | None = None,
               notes: Sequence[Note] = ()) -> None:
@@ -179,7 +189,31 @@ class _Checker:
                 self.define(item, scope)
         for stmt in experiment.body:
             self.define(stmt, scope)
+        self.split_clusters(scope)
         return scope
+
+    def split_clusters(self, scope: _Scope) -> None:
+        """`source web = clusters(..., k: 8)` defines the sources web_0 ... web_7 in its place
+        (all naming its definition); `web` itself is no source. A k that is not a whole number
+        in range defines none (the source's own check reports it)."""
+        sources: dict[str, ast.Definition] = {}
+        for name, d in scope.sources.items():
+            if not _is_clusters(d.value):
+                sources[name] = d
+                continue
+            k = _cluster_count(d.value)
+            self.clustered[name], self.clustered_at[name] = tuple(cluster_names(name, k or 0)), d
+            for generated in self.clustered[name]:
+                clash = scope.sources.get(generated) or scope.evals.get(generated) or sources.get(generated)
+                if clash is not None:
+                    self.error("E020", f"source `{name}` is split into clusters named {name}_0 ... {name}_{k - 1}, "
+                               f"and `{generated}` is defined too", clash.name.span,
+                               notes=[Note(f"the clusters of `{name}` are defined here", d.name.span)],
+                               help=f"rename `{generated}`, or the clustered source")
+                    continue
+                sources[generated] = d
+        scope.sources.clear()
+        scope.sources.update(sources)
 
     def define(self, item: ast.Item | ast.Statement, scope: _Scope) -> None:
         """Add a definition or recipe to `scope`; anything else is not a definition."""
@@ -202,6 +236,11 @@ class _Checker:
     def ref(self, name: str, span: ast.Span, table: dict, kind: str) -> bool:
         if name in table:
             return True
+        if name in self.clustered and kind.startswith("source"):
+            names = self.clustered[name]
+            self.error("E021", f"source `{name}` is split into {len(names)} clusters, each a source of its own: "
+                       f"name one of them", span, help=f"{names[0]} ... {names[-1]}" if names else None)
+            return False
         self.error("E021", f"unknown {kind} `{name}`", span,
                    help=did_you_mean(name, table) or (f"defined {kind}s: {', '.join(table)}" if table else f"no {kind} is defined"))
         return False
@@ -278,9 +317,15 @@ class _Checker:
             return None
         return TokenizerSpec(kind, values.get("vocab"), None, setting.span)
 
-    def data(self, d: ast.Definition) -> DataSpec | None:
-        """A source or an evaluation set: a format and its file globs (never read here)."""
-        call = self.constructor(d.value, DATA, f"{d.kind} format")
+    def data(self, d: ast.Definition, value: ast.Expr | None = None) -> DataSpec | None:
+        """A source or an evaluation set: a format and its file globs (never read here);
+        `value`: the format call, where it is not the definition's whole value (clusters)."""
+        if _is_clusters(d.value) and value is None:
+            self.error("E028", "an evaluation set is scored whole: clusters(...) splits sources only",
+                       d.value.func.span, help=f"write `source {d.name.id} = clusters(...)`, or evaluate on the "
+                       "unsplit data")
+            return None
+        call = self.constructor(d.value if value is None else value, DATA, f"{d.kind} format")
         if call is None:
             return None
         example = f'{call.func.id}("data/{d.name.id}/*.{"txt" if call.func.id == "text" else "jsonl"}.gz")'
@@ -301,6 +346,40 @@ class _Checker:
             return None
         return DataSpec(d.name.id, call.func.id, tuple(patterns), read.values.get("field"), d.span,
                         read.values.get("unit"))
+
+    def sources(self, scope: _Scope, seed: int) -> list[DataSpec | None]:
+        """Every source, a clustered one as its k clusters, in the order defined."""
+        out: list[DataSpec | None] = []
+        for d in dict.fromkeys([*scope.sources.values(), *self.clustered_at.values()]):
+            out += self.clusters(d, seed) if _is_clusters(d.value) else [self.data(d)]
+        return out
+
+    def clusters(self, d: ast.Definition, seed: int) -> list[DataSpec | None]:
+        """`clusters(text(...), k: 8)`: the wrapped source's documents in k clusters, each a
+        source named `<name>_<i>`; [None] when something was reported."""
+        call = d.value
+        example = f'clusters(text("data/{d.name.id}/*.txt.gz"), k: 8)'
+        if len(call.args) != 1:
+            self.error("E024" if call.args else "E023", "clusters(...) takes one source format to split, then its keys",
+                       call.span, help=example)
+            return [None]
+        if _is_clusters(call.args[0]):
+            self.error("E024", "clusters(...) splits a source format, not other clusters", call.args[0].span,
+                       help=f"{example}; to split finer, raise k")
+            return [None]
+        wrapped = self.data(d, call.args[0])
+        read = read_fields([(k.name, k.value) for k in call.kwargs], CLUSTERS, "clusters(...)", call.span, self.diags)
+        if wrapped is None or not read.ok:
+            return [None]
+        v = read.values
+        if v["sample"] < v["k"]:
+            self.error("E026", f"`sample` ({v['sample']}) must be at least k ({v['k']}): k-means needs a document "
+                       "for each cluster", read.spans.get("sample", call.span), help=f"sample: {max(v['k'], 10000)}")
+            return [None]
+        seed = seed if v["seed"] is None else v["seed"]
+        return [replace(wrapped, name=name, cluster=ClusterSpec(d.name.id, i, v["k"], seed, v["embedding"],
+                                                                v["sample"], call.span))
+                for i, name in enumerate(self.clustered[d.name.id])]
 
     # ---- models and train recipes ----------------------------------------------------
 
@@ -717,7 +796,7 @@ class _Checker:
         start = len(self.diags)
         scope = self.scope(e)
         settings, tokenizer = self.settings(e)
-        sources = [self.data(d) for d in scope.sources.values()]
+        sources = self.sources(scope, settings.values.get("seed", 0))
         evals = [self.data(d) for d in scope.evals.values()]
         models = [self.model(d) for d in scope.models.values()]
         recipes = [self.recipe(r, scope) for r in scope.recipes.values()]
@@ -859,6 +938,26 @@ class _Checker:
             if name not in used_recipes and r.span.file == e.span.file:
                 self.error("W001", f"train recipe `{name}` is not used by the search or `final`", r.name.span,
                            help="name it in `search ... { train: ... }` or `final ...`, or remove it")
+
+
+def _is_clusters(e: ast.Expr) -> bool:
+    return isinstance(e, ast.Call) and e.func.id == "clusters"
+
+
+def _cluster_count(e: ast.Call) -> int | None:
+    """The k of a clusters(...) call when it is a whole number in range (read again, and
+    reported, with the call's other keys)."""
+    given = next((kw.value for kw in e.kwargs if kw.name.id == "k"), None)
+    n = number_of(given) if given is not None else None
+    f = CLUSTERS["k"]
+    if n is None or n.unit == "%" or n.value != int(n.value) or not f.min <= n.value <= f.max:
+        return None
+    return int(n.value)
+
+
+def cluster_names(group: str, k: int) -> list[str]:
+    """The sources a clustered source becomes: `<group>_0` ... `<group>_<k-1>`."""
+    return [f"{group}_{i}" for i in range(k)]
 
 
 def _model_spec(d: ast.Definition, kind: str, v: dict) -> ModelSpec:

@@ -23,6 +23,7 @@ APPLY = ("weights", "online")  # an online search's result: its average weights,
 SCHEDULES = ("constant", "cosine")
 PRIORS = ("natural", "uniform")
 DESIGNS = ("dirichlet", "spacefilling")
+EMBEDDINGS = ("chars", "words")  # clusters(...): compiler/clusters.py's, its default first
 PROPOSE = ("climb", "ei", "ucb")  # how a search in rounds proposes each later round's mixtures (compiler.mixture.rounds)
 
 
@@ -35,6 +36,19 @@ class TokenizerSpec:
 
 
 @dataclass(frozen=True)
+class ClusterSpec:
+    """One of the k sources `source NAME = clusters(...)` makes: cluster `index` of `group`'s documents."""
+
+    group: str  # the name the source was defined under; its clusters are `<group>_0` ... `<group>_<k-1>`
+    index: int
+    k: int
+    seed: int
+    embedding: str
+    sample: int  # documents the embedding and k-means are fitted on
+    span: Span  # the clusters(...) call
+
+
+@dataclass(frozen=True)
 class DataSpec:
     """A source, or an extra evaluation set: files matched by globs, relative to the spec's folder."""
 
@@ -44,6 +58,7 @@ class DataSpec:
     field: str | None  # jsonl only
     span: Span
     unit: str | None = None  # text only: "paragraph" (blank-line separated) or "file"
+    cluster: ClusterSpec | None = None  # a discovered domain: these files' documents in one cluster
 
 
 @dataclass(frozen=True)

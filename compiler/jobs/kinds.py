@@ -7,9 +7,10 @@ Each module is imported only when a file asks for its kind. Adding a kind: its d
 from __future__ import annotations
 
 from mixc.jobfile import Kind
-from mixc.jobs import DesignJob, FitJob, ProposeJob, ReportJob, SolveJob
+from mixc.jobs import ClusterJob, DesignJob, FitJob, ProposeJob, ReportJob, SolveJob
 
 KINDS: dict[str, Kind] = {
+    "cluster": Kind(ClusterJob, "mixc.compiler.jobs.cluster:run"),
     "design": Kind(DesignJob, "mixc.compiler.jobs.design:run"),
     "propose": Kind(ProposeJob, "mixc.compiler.jobs.propose:run"),
     "fit": Kind(FitJob, "mixc.compiler.jobs.fit:run"),
