@@ -35,8 +35,8 @@ BYTE_VOCAB = 257  # 256 bytes and the end-of-text token (runtime.tokenizer)
 # 0.5-0.9 s a source (the quickstart's ~1.5 MB ones: a large source takes longer, and that is
 # not estimated), design 1.0-1.4 s, fit 8.3 s, solve 0.9 s, report 0.9 s.
 TRAINING = ("train", "pack")  # the kinds that train models; the others are bookkeeping
-BOOKKEEPING_S = {"tokenizer": 2.0, "tokenize": 1.0, "cluster": 10.0, "design": 2.0, "propose": 4.0, "fit": 10.0, "solve": 2.0,
-                 "report": 2.0}
+BOOKKEEPING_S = {"tokenizer": 2.0, "tokenize": 1.0, "cluster": 10.0, "design": 2.0, "propose": 4.0, "fit": 10.0,
+                 "solve": 2.0, "report": 2.0}
 
 
 class JobLike(Protocol):
@@ -176,7 +176,8 @@ class _Stages:
         tokenizer = self.add("tokenizer", "tokenizer", [])
         split = {d.cluster.group: self.add(f"cluster/{d.cluster.group}", "cluster", [])
                  for d in x.sources if d.cluster is not None}
-        data = [self.add(f"tokenize/{d.name}", "tokenize", [tokenizer, *([split[d.cluster.group]] if d.cluster else [])])
+        data = [self.add(f"tokenize/{d.name}", "tokenize", 
+                         [tokenizer, *([split[d.cluster.group]] if d.cluster else [])])
                 for d in (*x.sources, *x.eval_sets)]
         after = data
         if x.search and x.search.online:

@@ -48,9 +48,10 @@ from mixc.compiler.search_rules import aioli_control
 from mixc.compiler.jobs.kinds import KINDS as COMPILER_KINDS
 from mixc.hashing import FileDigests, job_digest
 from mixc.jobfile import to_json
-from mixc.jobs import (ClusterJob, ClusterRef, Constraint, DesignBaseline, DesignJob, DoReMiControl, FitJob, MeasuredRun, MixtureControl,
-                       Objective, ObjectiveTerm, PackJob, Phase, ProposeJob, ReportJob, ReportRun, SolveJob,
-                       SourceGroup, SourceSpec, Term, TokenizeJob, TokenizerJob, TrainJob, WeightsFile)
+from mixc.jobs import (ClusterJob, ClusterRef, Constraint, DesignBaseline, DesignJob, DoReMiControl, FitJob,
+                       MeasuredRun, MixtureControl, Objective, ObjectiveTerm, PackJob, Phase, ProposeJob, ReportJob,
+                       ReportRun, SolveJob, SourceGroup, SourceSpec, Term, TokenizeJob, TokenizerJob, TrainJob,
+                       WeightsFile)
 from mixc.spec.diagnostics import Diagnostic, Note
 from mixc.spec.experiment import BaselineSpec, DataSpec, Experiment, ObjectiveSpec, RecipeSpec
 

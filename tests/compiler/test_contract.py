@@ -53,8 +53,8 @@ def test_what_stays_out_of_the_hash_is_declared() -> None:
     unhashed = {(cls.__name__, f.name) for cls in vars(jobs).values()
                 if isinstance(cls, type) and dataclasses.is_dataclass(cls)
                 for f in dataclasses.fields(cls) if f.metadata.get(HASH) is False}
-    outputs = {(name, "output") for name in ("TokenizerJob", "TrainJob", "EvalJob", "ClusterJob", "DesignJob", "ProposeJob",
-                                             "FitJob", "SolveJob", "ReportJob")}
+    outputs = {(name, "output") for name in ("TokenizerJob", "TrainJob", "EvalJob", "ClusterJob", "DesignJob",
+                                             "ProposeJob", "FitJob", "SolveJob", "ReportJob")}
     assert unhashed == outputs | {("SourceSpec", "name"), ("SourceSpec", "files"), ("TokenizerJob", "path"),
                                   ("Constraint", "label")}
     assert {f.name for f in dataclasses.fields(SourceSpec)} == {"name", "format", "field", "files", "unit"}
