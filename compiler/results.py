@@ -140,7 +140,9 @@ def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    return ["| " + " | ".join(cells) + " |" for cells in (header, ["---"] * len(header), *rows)]
+    """A markdown table; a `|` inside a cell (a document's text) is escaped."""
+    return ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+            for cells in (header, ["---"] * len(header), *rows)]
 
 
 def solution_lines(summary: Mapping[str, Any], between: str) -> list[str]:
@@ -186,6 +188,16 @@ def result_table(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines + ([""] + extra if extra else []))
 
 
+def cluster_cells(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]]] | None:
+    """Each discovered domain, one row: its size and what its documents open with."""
+    if not summary.get("clusters"):
+        return None
+    rows = [[c["name"], f"{split['source']} ({split['embedding']}, k = {split['k']})", str(c["documents"]),
+             f"{c['bytes'] / 1e6:.2f}", " / ".join(c["examples"])]
+            for split in summary["clusters"] if split for c in split["clusters"]]
+    return ["source", "clustered from", "documents", "MB", "examples (the documents nearest its centre)"], rows
+
+
 def run_cells(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Every run, one row each: scale, mixture, replicate, the loss on each eval set, objective, prediction."""
     runs = summary["runs"]
@@ -210,5 +222,7 @@ def markdown(summary: Mapping[str, Any]) -> str:
         out += ["", "## The law", "", law]
     if evaluation_text(summary):
         out += ["", "## Evaluation", "", evaluation_text(summary)]
+    if cluster_cells(summary):
+        out += ["", "## Discovered domains", "", *_md_table(*cluster_cells(summary))]
     out += ["", "## Runs", "", *_md_table(*run_cells(summary))]
     return "\n".join(out) + "\n"

@@ -13,8 +13,8 @@ import html as htmllib
 import re
 from typing import Any, Mapping, Sequence
 
-from mixc.compiler.results import (block_cells, evaluation_text, fmt, law_text, objective_text, run_cells,
-                                   scale_title, solution_lines)
+from mixc.compiler.results import (block_cells, cluster_cells, evaluation_text, fmt, law_text, objective_text,
+                                   run_cells, scale_title, solution_lines)
 from mixc.compiler.results_plots import PLOTS, mixture_rows
 
 CAPTIONS = {
@@ -149,13 +149,14 @@ def html(summary: Mapping[str, Any]) -> str:
     if not summary["scales"]:
         blocks.append("<p>no run has been measured</p>")
     law, cv, candidates = law_text(summary["law"]), law_cells(summary["law"]), candidate_cells(summary["law"])
-    mixtures = mixture_cells(summary)
+    mixtures, clusters = mixture_cells(summary), cluster_cells(summary)
     body = "".join([
         f"<h1>{_esc(summary['experiment'])}</h1>", _heading(summary), *blocks,
         _figure("objective_scatter", plots["objective_scatter"]), _figure("objective_bars", plots["objective_bars"]),
         _figure("objective_rounds", plots["objective_rounds"]),
         _section("The law", f"<p>{_esc(law)}</p>" if law else "", table(*cv) if cv else "",
                  table(*candidates) if candidates else ""),
+        _section("Discovered domains", table(*clusters)) if clusters else "",
         _section("Mixtures", _figure("mixture_bars", plots["mixture_bars"]), table(*mixtures) if mixtures else "",
                  _figure("mixture_schedules", plots["mixture_schedules"])),
         _section("Losses", _figure("loss_heatmap", plots["loss_heatmap"]),

@@ -47,6 +47,10 @@ summary.json (every key always present; null where it does not apply or has not 
     fidelities   a search at several fidelities: {"recipes": [cheapest, ..., the
                  result's], "offsets": {eval_set: {recipe: how far its losses sit above
                  the last's}} (the fit's; null before it ran)}; null otherwise
+    clusters     sources split into discovered domains: one clusters.json per split source
+                 {source, k, embedding, seed, sample, documents, clusters [{name, documents,
+                 bytes, examples [the first lines of the sampled documents nearest the
+                 cluster's centre]}]}; null when no source is clustered
     scales       one block per scale trained at, proxy first (`results_stats.Scale`):
                  scale, recipe {model, layers, d_model, seq_len, batch_size, steps, tokens},
                  rows [{mixture, label, role, runs [names], objective {n, mean, sd},
@@ -294,4 +298,5 @@ def summarize(job: ReportJob) -> dict[str, Any]:
             "natural": _natural(design, sources), "baselines": {k: list(v) for k, v in notes.items()},
             "law": law_summary(law, runs) if law is not None else None, "runs": runs,
             "evaluation": evaluation(job, trains), "fidelities": _fidelities(job),
+            "clusters": [_read(Path(c) / "clusters.json") for c in job.clusters] or None,
             "scales": [dataclasses.asdict(s) for s in scale_blocks(runs, _recipes(job, trains), notes)]}
