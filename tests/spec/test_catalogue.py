@@ -2,12 +2,13 @@
 
 import pytest
 
+from mixc.compiler.clusters import EMBEDDINGS as EMBEDDING_KINDS
 from mixc.compiler.devices import DEVICES as DEVICE_TABLE
 from mixc.compiler.mixture.design import METHODS
 from mixc.compiler.mixture.laws import NAMES
 from mixc.compiler.mixture.rounds import METHODS as PROPOSALS
 from mixc.shape import ModelShape, ShapeError, problems, validate
-from mixc.spec.experiment import DESIGNS, DEVICES, LAWS, PROPOSE
+from mixc.spec.experiment import DESIGNS, DEVICES, EMBEDDINGS, LAWS, PROPOSE
 from tests.helpers.specs import check_text
 
 
@@ -16,6 +17,7 @@ def test_laws_designs_devices_match():
     assert set(DESIGNS) == set(METHODS)
     assert set(DEVICES) == set(DEVICE_TABLE)
     assert set(PROPOSE) == set(PROPOSALS)
+    assert EMBEDDINGS == EMBEDDING_KINDS  # the same default first
 
 
 # Bad models as a spec writes them, and the same shape as the runtime gets it.
