@@ -114,7 +114,7 @@ def main() -> int:
             paired = sorted(set(mine) & set(base))
             chosen[name] += [mine[r] for r in paired]
             uniform[name] += [base[r] for r in paired]
-            weights = summary["solution"]["weights"] if summary.get("solution") else {}
+            weights = summary["solution"]["mixture"] if summary.get("solution") else {}
             print(f"{name} seed {seed}: chosen {', '.join(f'{k} {v:.3f}' for k, v in dict(weights).items())}; "
                   f"objective {np.mean([mine[r] for r in paired]):.4f} against uniform "
                   f"{np.mean([base[r] for r in paired]):.4f} over {len(paired)} replicates ({took:.0f} s)")

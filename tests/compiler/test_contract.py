@@ -57,7 +57,7 @@ def test_what_stays_out_of_the_hash_is_declared() -> None:
                                              "ProposeJob", "FitJob", "SolveJob", "ReportJob")}
     assert unhashed == outputs | {("SourceSpec", "name"), ("SourceSpec", "files"), ("TokenizerJob", "path"),
                                   ("Constraint", "label")}
-    assert {f.name for f in dataclasses.fields(SourceSpec)} == {"name", "format", "field", "files", "unit"}
+    assert {f.name for f in dataclasses.fields(SourceSpec)} == {"name", "format", "field", "files", "unit", "cluster"}
     assert {f.name for f in dataclasses.fields(Constraint)} == {"quantity", "terms", "op", "rhs", "label"}
 
 
