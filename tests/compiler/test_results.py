@@ -231,7 +231,7 @@ def test_loss_curves_are_plotted_against_tokens(in_work):
 def test_summary_fields_and_markdown(in_work):
     summary = summarize(workdir(in_work))
     assert set(summary) == {"experiment", "sources", "eval_sets", "objective", "solution", "natural", "baselines",
-                            "law", "runs", "scales", "evaluation", "fidelities"}
+                            "law", "runs", "scales", "evaluation", "fidelities", "clusters"}
     assert set(summary["runs"][0]) == {
         "name", "role", "mixture_name", "label", "scale", "replicate", "seed", "output", "mixture", "losses",
         "objective", "predicted", "prediction", "fold", "curve", "tokens_per_step", "steps", "tokens",
@@ -240,6 +240,7 @@ def test_summary_fields_and_markdown(in_work):
         "natural": [MOVED],
         "fixed0": ["breaks an epoch cap: tiny.mix:10 epochs(beta) <= 2"]}
     assert summary["natural"] == dict(zip(SOURCES, SHARES))
+    assert summary["clusters"] is None and summary["fidelities"] is None  # no source clustered, one fidelity
     md = markdown(summary)
     assert "## proxy scale, the search's proxy recipe" in md and "## target scale, the final recipe" in md
     assert "- at target scale, chosen beats uniform by 0.2500" in md and "| tiny_final_uniform_r1 | target |" in md

@@ -15,7 +15,7 @@ from tests.helpers.paths import ROOT
 
 def source(name: str, *files: str | Path, fmt: str = "text", field: str | None = None,
            unit: str | None = None) -> dict[str, Any]:
-    return {"name": name, "format": fmt, "field": field, "files": [str(f) for f in files], "unit": unit}
+    return {"name": name, "format": fmt, "field": field, "files": [str(f) for f in files], "unit": unit, "cluster": None}
 
 
 def tokenize_job(src: dict[str, Any], tokenizer: Path, store: Path, holdout: float = 0.1, seed: int = 0) -> dict:
