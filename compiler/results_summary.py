@@ -74,6 +74,7 @@ from mixc.jobs import Objective, ReportJob, ReportRun, TrainJob
 from mixc.runtime.kinds import KINDS as RUNTIME_KINDS
 
 TRAIN = {"train": RUNTIME_KINDS["train"]}  # a run's job file, read through the worker's own class
+PACK = {"pack": RUNTIME_KINDS["pack"]}  # a packed run's: its member of the pack's job file
 
 
 def objective_value(objective: Mapping[str, Any] | None, losses: Mapping[str, float]) -> float | None:
@@ -96,15 +97,22 @@ def _objective_json(objective: Objective | None) -> dict[str, Any] | None:
 
 
 class _TrainJobs:
-    """Each run's train job file and the weights it trained on: given in the file, or decided
-    by another job (each decided-mixtures file is read once: a sweep's proxies share one)."""
+    """Each run's train job (its own job file, or its member of a pack's) and the weights it
+    trained on: given in the file, or decided by another job (each decided-mixtures file is
+    read once: a sweep's proxies share one)."""
 
     def __init__(self) -> None:
         self.files: dict[str, Any] = {}
+        self.members: dict[str, TrainJob] | None = None  # a packed run's output folder -> its config
 
     def job(self, run: ReportRun) -> TrainJob | None:
         path = Path("jobs") / f"{run.output}.json"
-        return load(path, TRAIN).config if path.exists() else None
+        if path.exists():
+            return load(path, TRAIN).config
+        if self.members is None:
+            self.members = {m.output: m for pack in sorted(Path("jobs").glob("pack/*.json"))
+                            for m in load(pack, PACK).config.members}
+        return self.members.get(run.output)
 
     def weights(self, train: TrainJob | None) -> list[float] | None:
         if train is None or train.weights is not None or train.weights_file is None:

@@ -127,6 +127,9 @@ def test_a_clustered_run_splits_the_documents_into_sources_that_partition_them(m
     assert report["sources"] == ["alpha", "beta_0", "beta_1"]
     assert report["solution"]["sources"] == ["alpha", "beta_0", "beta_1"] and len(report["solution"]["weights"]) == 3
     assert report["clusters"][0]["clusters"][0]["examples"] == summary["clusters"][0]["examples"]
+    proxies = [r for r in report["runs"] if r["role"] == "proxy"]
+    assert list(work.glob("jobs/pack/*.json")) and len(proxies) == 8  # packed, and each still read back whole:
+    assert all(sum(r["mixture"].values()) == pytest.approx(1) and r["seed"] is not None for r in proxies)
     md = next(work.glob("report/tiny-*/report.md")).read_text()
     assert "## Discovered domains" in md and f"| {code} | beta (chars, k = 2) | 120 |" in md
     # Run again, elsewhere: the same members, to the byte.
