@@ -5,7 +5,7 @@ Two experiments alike but for the search, each written as a spec and run whole b
   oneshot  `search regmix { runs: 16 }`: 16 proxies on one Dirichlet design
   rounds   `search regmix { runs: 4, rounds: 4, propose: PROPOSE }`: a first design of 4, then
            three rounds of 4 proposed from every run before them (compiler.mixture.rounds)
-Both fit the same law (loglinear, which 16 runs can cross-validate) on their 16 proxies, solve
+Both fit the same law (--law; loglinear by default, which 16 runs can cross-validate) on their 16 proxies, solve
 for the objective, loss(literature) + loss(code) as the quickstart has it, and train the final
 recipe on the solution and on uniform, `replicates` seeds each. The proxies are the same recipe,
 so the two searches cost the same.
@@ -54,7 +54,7 @@ experiment rounds_corpus {{
   train proxy_run {{ model: proxy, tokens: {proxy_tokens}, batch: 16, lr: 3e-3 }}
   train final_run {{ model: large, tokens: {final_tokens}, batch: 16, lr: 3e-3, schedule: cosine }}
 
-  search regmix {{ {search}, train: proxy_run, law: loglinear }}
+  search regmix {{ {search}, train: proxy_run, law: {law} }}
 
   minimize loss(literature) + loss(code)
 
@@ -67,10 +67,11 @@ experiment rounds_corpus {{
 """
 
 
-def spec(corpus: Path, search: str, seed: int, replicates: int, proxy_tokens: str, final_tokens: str) -> str:
+def spec(corpus: Path, search: str, seed: int, replicates: int, proxy_tokens: str, final_tokens: str,
+         law: str = "loglinear") -> str:
     sources = "\n".join(f'  source {d} = text("{corpus / d}/*.txt.gz")' for d in DOMAINS)
     return SPEC.format(seed=seed, sources=sources, replicates=replicates, search=search,
-                       proxy_tokens=proxy_tokens, final_tokens=final_tokens)
+                       proxy_tokens=proxy_tokens, final_tokens=final_tokens, law=law)
 
 
 def run(work: Path, text: str) -> tuple[dict, float]:
@@ -103,6 +104,7 @@ def main() -> int:
     parser.add_argument("--replicates", type=int, default=3)
     parser.add_argument("--proxy-tokens", default="60k")
     parser.add_argument("--final-tokens", default="240k")
+    parser.add_argument("--law", default="loglinear", help="the law both searches fit (loglinear, gp, auto, ...)")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     args = parser.parse_args()
@@ -113,7 +115,7 @@ def main() -> int:
     for seed in range(args.seeds):
         for name, search in SEARCHES.items():
             text = spec(args.corpus.resolve(), search.format(propose=args.propose), seed, args.replicates,
-                        args.proxy_tokens, args.final_tokens)
+                        args.proxy_tokens, args.final_tokens, args.law)
             summary, took = run(work / f"{name}_seed{seed}", text)
             mine, base = final_objectives(summary, "chosen"), final_objectives(summary, "baseline")
             paired = sorted(set(mine) & set(base))
