@@ -33,7 +33,8 @@ BYTE_VOCAB = 257  # 256 bytes and the end-of-text token (runtime.tokenizer)
 # Seconds of a bookkeeping job, measured (2 busy cores): the tiny spec of tests/compiler and
 # the quickstart's tokenizer, tokenize and design jobs took tokenizer 0.1-1.7 s, tokenize
 # 0.5-0.9 s a source (the quickstart's ~1.5 MB ones: a large source takes longer, and that is
-# not estimated), design 1.0-1.4 s, fit 8.3 s, solve 0.9 s, report 0.9 s.
+# not estimated), design 1.0-1.4 s, fit 8.3 s, solve 0.9 s, report 0.9 s; cluster 5 s for 900
+# short documents, 19 s for examples/clusters' 21,432 (it grows with the source, not estimated).
 TRAINING = ("train", "pack")  # the kinds that train models; the others are bookkeeping
 BOOKKEEPING_S = {"tokenizer": 2.0, "tokenize": 1.0, "cluster": 10.0, "design": 2.0, "propose": 4.0, "fit": 10.0,
                  "solve": 2.0, "report": 2.0}

@@ -33,7 +33,8 @@ from mixc.compiler.lower import Job
 from mixc.compiler.memory import CUDA_DEVICE_MB, MB, pack_bytes, train_bytes
 
 # Measured peak RSS: tokenizer 37-104 MB, tokenize 65-115 MB, design 130 MB, fit 103 MB,
-# solve 122 MB, report 113 MB (the tiny spec of tests/compiler and the quickstart). Data jobs
+# solve 122 MB, report 113 MB (the tiny spec of tests/compiler and the quickstart); cluster 430 MB
+# (examples/clusters: its 10,000-document sample, hashed n-grams and the SVD). Data jobs
 # get more room: their memory grows with the tokenizer's vocabulary and the longest document.
 SMALL_MB = {"tokenizer": 1024, "tokenize": 1024, "cluster": 2048, "design": 512, "propose": 512, "fit": 512, "solve": 512, "report": 512}
 MARGIN = 1.25
