@@ -175,9 +175,9 @@ class _Stages:
     def build(self) -> list[Task]:
         x = self.x
         tokenizer = self.add("tokenizer", "tokenizer", [])
-        split = {g: self.add(f"cluster/{g}", "cluster", []) for g in dict.fromkeys(d.cluster.group for d in x.sources
-                                                                                     if d.cluster is not None)}
-        data = [self.add(f"tokenize/{d.name}", "tokenize", 
+        groups = dict.fromkeys(d.cluster.group for d in x.sources if d.cluster is not None)
+        split = {g: self.add(f"cluster/{g}", "cluster", []) for g in groups}
+        data = [self.add(f"tokenize/{d.name}", "tokenize",
                          [tokenizer, *([split[d.cluster.group]] if d.cluster else [])])
                 for d in (*x.sources, *x.eval_sets)]
         after = data

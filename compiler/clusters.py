@@ -63,11 +63,15 @@ class Clustering:
         """Squared distance of each vector to each centroid: (n, k)."""
         return ((vectors[:, None, :] - self.centroids[None, :, :]) ** 2).sum(axis=2)
 
+    def distances_to(self, texts: Sequence[str]) -> np.ndarray:
+        """Squared distance of each text to each centroid, (n, k): embedded batch by batch, on one thread."""
+        with _one_thread():
+            out = [self.distances(self.embed(texts[i:i + BATCH])) for i in range(0, len(texts), BATCH)]
+        return np.concatenate(out) if out else np.zeros((0, self.k))
+
     def assign(self, texts: Sequence[str]) -> np.ndarray:
         """Each text's cluster (the nearest centroid; ties to the lower index), int64."""
-        with _one_thread():
-            out = [self.distances(self.embed(texts[i:i + BATCH])).argmin(axis=1) for i in range(0, len(texts), BATCH)]
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+        return self.distances_to(texts).argmin(axis=1)
 
 
 def fit(texts: Sequence[str], k: int, seed: int, embedding: str = DEFAULT_EMBEDDING) -> Clustering:

@@ -222,7 +222,8 @@ def markdown(summary: Mapping[str, Any]) -> str:
         out += ["", "## The law", "", law]
     if evaluation_text(summary):
         out += ["", "## Evaluation", "", evaluation_text(summary)]
-    if cluster_cells(summary):
-        out += ["", "## Discovered domains", "", *_md_table(*cluster_cells(summary))]
+    clusters = cluster_cells(summary)
+    if clusters:
+        out += ["", "## Discovered domains", "", *_md_table(*clusters)]
     out += ["", "## Runs", "", *_md_table(*run_cells(summary))]
     return "\n".join(out) + "\n"

@@ -6,8 +6,9 @@ a document keeps its split when files are added or reordered, and copies of a do
 on the same side. Batches are encoded on worker threads (OMP_NUM_THREADS of them, else one a
 core) while this thread reads the next ones and writes the finished ones, in input order:
 the store does not depend on the thread count. A discovered domain (a source whose `cluster`
-is set) keeps the documents its cluster job put in its cluster (runtime.cluster_members). `MIXC_BPE_ENCODER=hf` encodes with
-`tokenizers` even where runtime.fast_bpe reproduces it (to compare the two).
+is set) keeps the documents its cluster job put in its cluster (runtime.cluster_members).
+`MIXC_BPE_ENCODER=hf` encodes with `tokenizers` even where runtime.fast_bpe reproduces it
+(to compare the two).
 Memory is bounded by the batches in flight and one store chunk per split, whatever the input size.
 This module must not train tokenizers or sample batches.
 """

@@ -55,11 +55,12 @@ def _sample(job: ClusterJob) -> tuple[list[str], int]:
     return sample, len(seen)
 
 
-def _examples(fitted, sample: list[str], labels: np.ndarray) -> list[list[str]]:
-    """Each cluster's sampled documents nearest its centre: their first non-blank lines."""
-    distances = fitted.distances(fitted.embed(sample))
+def _examples(sample: list[str], distances: np.ndarray) -> list[list[str]]:
+    """Each cluster's sampled documents nearest its centre (`distances`: the sample's to each
+    centre, (n, k)): their first non-blank lines."""
+    labels = distances.argmin(axis=1)  # as Clustering.assign
     out = []
-    for c in range(fitted.k):
+    for c in range(distances.shape[1]):
         members = np.flatnonzero(labels == c)
         nearest = members[np.argsort(distances[members, c], kind="stable")][:EXAMPLES]
         out.append([_first_line(sample[i]) for i in nearest])
@@ -112,8 +113,7 @@ def run(job: ClusterJob) -> None:
     empty = [job.names[c] for c in range(k) if sizes[c, 0] == 0]
     if empty:
         raise JobError(f"source '{name}': cluster(s) {', '.join(empty)} hold no documents; lower k")
-    sample_labels = fitted.assign(sample)
-    examples = _examples(fitted, sample, sample_labels)
+    examples = _examples(sample, fitted.distances_to(sample))
     summary = {
         "source": name, "k": k, "embedding": job.embedding, "seed": job.seed, "sample": len(sample),
         "documents": int(sizes[:, 0].sum()),
